@@ -1,0 +1,112 @@
+//! Identifiers that travel: chains, ledgers and tokens.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The id of a chain: one serial branch of the call tree (reference R54–R56).
+///
+/// An awaited dispatch continues its caller's chain; a fork starts a new one.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ChainId(Uuid);
+
+impl ChainId {
+    /// A fresh, random chain id.
+    pub fn new() -> ChainId {
+        ChainId(Uuid::new_v4())
+    }
+
+    /// The chain id as a UUID.
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl Default for ChainId {
+    fn default() -> Self {
+        ChainId::new()
+    }
+}
+
+impl fmt::Debug for ChainId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ChainId({})", self.0.simple())
+    }
+}
+
+impl fmt::Display for ChainId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.simple())
+    }
+}
+
+/// The id of a ledger: the home that decides the spends of the tokens it minted.
+///
+/// One process has one home ledger. Token ids carry it, so any node can tell
+/// where a token's spend is decided.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LedgerId(Uuid);
+
+impl LedgerId {
+    /// A fresh, random ledger id.
+    pub fn new() -> LedgerId {
+        LedgerId(Uuid::new_v4())
+    }
+
+    /// The ledger id as a UUID.
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl Default for LedgerId {
+    fn default() -> Self {
+        LedgerId::new()
+    }
+}
+
+impl fmt::Debug for LedgerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LedgerId({})", self.0.simple())
+    }
+}
+
+/// The id of a single-use token: its home ledger and a sequence number there.
+///
+/// Sequence numbers are dense per home, which is what lets a [`Ledger`](crate::Ledger)
+/// keep a million spent ids in a few runs instead of a million entries.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TokenId {
+    home: LedgerId,
+    seq: u64,
+}
+
+impl TokenId {
+    /// The token `seq` of the ledger `home`.
+    pub const fn new(home: LedgerId, seq: u64) -> TokenId {
+        TokenId { home, seq }
+    }
+
+    /// The ledger that decides this token's spend.
+    pub fn home(&self) -> LedgerId {
+        self.home
+    }
+
+    /// The token's sequence number at its home.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
+impl fmt::Debug for TokenId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenId({}:{})", &self.home.0.simple().to_string()[..8], self.seq)
+    }
+}
+
+impl fmt::Display for TokenId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.home.0.simple(), self.seq)
+    }
+}

@@ -1,0 +1,225 @@
+//! Contexts, context variables and tokens.
+//!
+//! A **context** is one scope instance: task-local, with a process-local id that
+//! never travels. It holds a chain id (absent until the context is armed by a `set`
+//! or by merging incoming state), the bound values, pending resets, and the token ids
+//! minted or anchored in it. [`scope`] runs a future in a new context; a worker runs
+//! each routine in a context that *continues* the caller's ([`Context::continuing`]);
+//! [`fork`] and [`spawn`] start a new chain (reference R56).
+//!
+//! A bare `tokio::spawn` carries no context: the spawned task sees none, so `set`
+//! and `reset` fail there with a clear error and `get` sees only the default. Use
+//! [`spawn`] to carry a fork of the current context.
+//!
+//! One dispatch, in context terms (see `tests/oracle.rs` for it run end to end):
+//!
+//! ```
+//! use skein::{payload, Context, ContextVar, InstallMode};
+//! use skein::actors::{Limits, Manifest};
+//!
+//! static TENANT: ContextVar<String> = ContextVar::new("doc", "tenant");
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let caller = Context::new();
+//! caller.scope(async { let _ = TENANT.set("acme".into()).unwrap(); }).await;
+//!
+//! // The caller's snapshot travels as bytes...
+//! let bytes = caller.take_snapshot().encode().unwrap();
+//! let manifest = Manifest::decode(&bytes, &Limits::default()).unwrap();
+//! // ...and the worker continues it in a context of its own.
+//! let (worker, _warnings) = Context::continuing(&manifest, InstallMode::Lenient).unwrap();
+//! worker
+//!     .scope(async {
+//!         assert_eq!(TENANT.get().unwrap().as_deref(), Some("acme"));
+//!         let _ = TENANT.set("globex".into()).unwrap();
+//!     })
+//!     .await;
+//!
+//! // The worker's changes merge back into the caller.
+//! let reply = worker.take_snapshot();
+//! caller.merge(&reply, InstallMode::Lenient).unwrap();
+//! caller.scope(async { assert_eq!(TENANT.get().unwrap().as_deref(), Some("globex")); }).await;
+//! # }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use skein_actors::{ChainId, Manifest};
+
+mod install;
+mod registry;
+mod state;
+pub(crate) mod token;
+mod var;
+
+pub use install::{EntryWarning, InstallError, InstallMode};
+pub use registry::{registration, CollisionError, Registration};
+pub use token::{ResetError, ResetErrorKind, Token};
+pub use var::{ContextVar, GetError, SetError};
+
+use crate::payload::Incoming;
+use state::ContextState;
+
+tokio::task_local! {
+    static CURRENT: Context;
+}
+
+/// A handle on one context. Clones share the same context; use [`Context::fork`] for
+/// a copy with a chain of its own.
+#[derive(Clone)]
+pub struct Context {
+    state: Arc<Mutex<ContextState>>,
+}
+
+impl Context {
+    fn from_state(state: ContextState) -> Context {
+        Context {
+            state: Arc::new(Mutex::new(state)),
+        }
+    }
+
+    /// A new, empty, unarmed context.
+    pub fn new() -> Context {
+        Context::from_state(ContextState::root())
+    }
+
+    /// The context of the running task, if it runs inside a scope.
+    pub fn current() -> Option<Context> {
+        CURRENT.try_with(Context::clone).ok()
+    }
+
+    /// A context that continues the sender of `manifest`: what a worker opens for each
+    /// dispatch. It takes the sender's chain id, values and token ids, and reports the
+    /// spends made in it on every [`take_snapshot`](Context::take_snapshot).
+    ///
+    /// # Errors
+    ///
+    /// In [`InstallMode::Strict`], an [`InstallError`] listing every value that does not
+    /// decode as its declared type. In lenient mode those values are dropped and listed
+    /// in the returned warnings instead.
+    pub fn continuing(
+        manifest: &Manifest,
+        mode: InstallMode,
+    ) -> Result<(Context, Vec<EntryWarning>), InstallError> {
+        let mut state = ContextState::continuation();
+        let warnings = state.merge(manifest, mode)?;
+        Ok((Context::from_state(state), warnings))
+    }
+
+    /// A fork of this context (reference R56): a fresh chain id, a copy of the values,
+    /// no pending resets and no token ids. Tokens of this context are orphans in the
+    /// fork, and tokens minted in the fork are orphans here.
+    pub fn fork(&self) -> Context {
+        Context::from_state(self.lock().fork())
+    }
+
+    /// Runs `future` with this context as the current one.
+    pub fn scope<F: Future>(&self, future: F) -> impl Future<Output = F::Output> {
+        CURRENT.scope(self.clone(), future)
+    }
+
+    /// The chain id, or `None` while the context is unarmed.
+    pub fn chain(&self) -> Option<ChainId> {
+        self.lock().chain()
+    }
+
+    /// The context as a manifest (reference R61). Taking it changes nothing.
+    pub fn snapshot(&self) -> Manifest {
+        self.lock().snapshot(false)
+    }
+
+    /// The context as a manifest for a frame about to be sent: like
+    /// [`snapshot`](Context::snapshot), but the spends it reports are reported once,
+    /// so frames carry ledger deltas and do not grow with the calls made (B5).
+    pub fn take_snapshot(&self) -> Manifest {
+        self.lock().snapshot(true)
+    }
+
+    /// Merges a manifest that came back from a dispatch into this context
+    /// (reference R66–R67): its values win for the keys it carries, token sets are
+    /// merged, its spends are recorded, and an unarmed context adopts its chain id.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Context::continuing`].
+    pub fn merge(&self, manifest: &Manifest, mode: InstallMode) -> Result<Vec<EntryWarning>, InstallError> {
+        self.lock().merge(manifest, mode)
+    }
+
+    /// Merges the manifest that carried `incoming`, then anchors the tokens inside
+    /// `incoming` that the merged context lists as unspent (reference R90–R91); the
+    /// others stay orphans. This is the one way a token that arrived becomes
+    /// resettable.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Context::continuing`]; on error nothing is merged and the value is
+    /// dropped.
+    pub fn receive<T>(
+        &self,
+        manifest: &Manifest,
+        incoming: Incoming<T>,
+        mode: InstallMode,
+    ) -> Result<(T, Vec<EntryWarning>), InstallError> {
+        let mut state = self.lock();
+        let warnings = state.merge(manifest, mode)?;
+        let (value, tokens) = incoming.into_parts();
+        for cell in tokens {
+            if state.lists_unspent(&cell.key, &cell.id) {
+                cell.anchor(state.id());
+            }
+        }
+        Ok((value, warnings))
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, ContextState> {
+        // Every mutation of a context state completes without calling user code, so a
+        // poisoned lock (a panic elsewhere while it was held) still guards a sound state.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Context::new()
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.lock();
+        f.debug_struct("Context")
+            .field("id", &state.id())
+            .field("chain", &state.chain())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs `future` in a new, empty context.
+pub fn scope<F: Future>(future: F) -> impl Future<Output = F::Output> {
+    Context::new().scope(future)
+}
+
+/// Runs `future` in a fork of the current context (a new, empty context outside any
+/// scope).
+pub fn fork<F: Future>(future: F) -> impl Future<Output = F::Output> {
+    Context::current()
+        .map(|cx| cx.fork())
+        .unwrap_or_default()
+        .scope(future)
+}
+
+/// Spawns `future` on the tokio runtime in a fork of the current context.
+///
+/// # Panics
+///
+/// As `tokio::spawn`: when called outside a tokio runtime.
+pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(fork(future))
+}

@@ -1,0 +1,263 @@
+//! The state of one context: its chain, bindings and token sets, and the rules that
+//! change them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use skein_actors::{Binding, Blob, ChainId, Manifest, TokenId, VarEntry, VarKey};
+
+use super::install::{EntryWarning, InstallError, InstallMode};
+use super::registry;
+use super::token::TokenCell;
+use crate::home_ledger::home;
+
+/// A bound slot: a value, or "reset to no value" pending (reference R54 `resets`).
+#[derive(Clone, Debug)]
+pub(crate) enum Slot {
+    Value(Blob),
+    NoValue,
+}
+
+/// Why an unspent id is kept.
+#[derive(Debug)]
+enum Hold {
+    /// Minted here and never sent anywhere: kept while a handle of the token lives.
+    /// When every handle is dropped nobody can reset or forward it, so the id leaves
+    /// the set (this is what keeps frames from growing with the calls made, B5).
+    Local(Weak<TokenCell>),
+    /// Sent away inside a dispatch, or learned from a frame: a peer may hold it, so
+    /// it stays until it is spent.
+    Kept,
+}
+
+impl Hold {
+    fn is_live(&self) -> bool {
+        match self {
+            Hold::Local(cell) => cell.strong_count() > 0,
+            Hold::Kept => true,
+        }
+    }
+}
+
+fn next_context_id() -> u64 {
+    // 0 is reserved for orphan tokens.
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+#[derive(Debug)]
+pub(crate) struct ContextState {
+    id: u64,
+    chain: Option<ChainId>,
+    /// A continuation (the worker side of a dispatch) reports the spends it makes or
+    /// learns back to its caller; a root context has nobody to report to.
+    reports_spends: bool,
+    bindings: BTreeMap<VarKey, Slot>,
+    unspent: BTreeMap<VarKey, BTreeMap<TokenId, Hold>>,
+    /// Spends made or learned here and not yet put on a frame: the ledger delta.
+    spent: BTreeMap<VarKey, BTreeSet<TokenId>>,
+}
+
+impl ContextState {
+    pub(crate) fn root() -> ContextState {
+        ContextState {
+            id: next_context_id(),
+            chain: None,
+            reports_spends: false,
+            bindings: BTreeMap::new(),
+            unspent: BTreeMap::new(),
+            spent: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn continuation() -> ContextState {
+        ContextState {
+            reports_spends: true,
+            ..ContextState::root()
+        }
+    }
+
+    /// A fork (reference R56): a fresh chain id if the parent is armed, the parent's
+    /// values, no pending resets, no token ids.
+    pub(crate) fn fork(&self) -> ContextState {
+        ContextState {
+            chain: self.chain.map(|_| ChainId::new()),
+            bindings: self
+                .bindings
+                .iter()
+                .filter(|(_, slot)| matches!(slot, Slot::Value(_)))
+                .map(|(key, slot)| (key.clone(), slot.clone()))
+                .collect(),
+            ..ContextState::root()
+        }
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub(crate) fn chain(&self) -> Option<ChainId> {
+        self.chain
+    }
+
+    fn arm(&mut self) {
+        self.chain.get_or_insert_with(ChainId::new);
+    }
+
+    pub(crate) fn binding(&self, key: &VarKey) -> Option<&Slot> {
+        self.bindings.get(key)
+    }
+
+    pub(crate) fn set(&mut self, key: VarKey, value: Blob, token: &Arc<TokenCell>) {
+        self.arm();
+        self.unspent
+            .entry(key.clone())
+            .or_default()
+            .insert(token.id, Hold::Local(Arc::downgrade(token)));
+        self.bindings.insert(key, Slot::Value(value));
+    }
+
+    pub(crate) fn knows_spent(&self, key: &VarKey, id: &TokenId) -> bool {
+        self.spent.get(key).is_some_and(|ids| ids.contains(id))
+    }
+
+    pub(crate) fn apply_reset(&mut self, key: &VarKey, id: TokenId, old: Option<Blob>) {
+        let slot = match old {
+            Some(value) => Slot::Value(value),
+            None => Slot::NoValue,
+        };
+        self.bindings.insert(key.clone(), slot);
+        self.record_spent(key, id);
+    }
+
+    fn record_spent(&mut self, key: &VarKey, id: TokenId) {
+        if let Some(ids) = self.unspent.get_mut(key) {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.unspent.remove(key);
+            }
+        }
+        if self.reports_spends {
+            self.spent.entry(key.clone()).or_default().insert(id);
+        }
+    }
+
+    /// A token of this context was put into a dispatch: a peer may now hold it.
+    pub(crate) fn pin(&mut self, key: &VarKey, id: &TokenId) {
+        if let Some(hold) = self.unspent.get_mut(key).and_then(|ids| ids.get_mut(id)) {
+            *hold = Hold::Kept;
+        }
+    }
+
+    /// Whether an arriving token may be anchored here: its id is unspent in this
+    /// context after the carrying frame was installed (reference R90–R91).
+    pub(crate) fn lists_unspent(&self, key: &VarKey, id: &TokenId) -> bool {
+        self.unspent.get(key).is_some_and(|ids| ids.contains_key(id))
+    }
+
+    /// The manifest of this context (reference R61–R62). With `drain`, the spends are
+    /// reported once: the delta empties, as it does when a frame carries it away.
+    pub(crate) fn snapshot(&mut self, drain: bool) -> Manifest {
+        for ids in self.unspent.values_mut() {
+            ids.retain(|_, hold| hold.is_live());
+        }
+        self.unspent.retain(|_, ids| !ids.is_empty());
+        let keys: BTreeSet<&VarKey> = self
+            .bindings
+            .keys()
+            .chain(self.unspent.keys())
+            .chain(self.spent.keys())
+            .collect();
+        let entries: Vec<VarEntry> = keys
+            .into_iter()
+            .map(|key| VarEntry {
+                key: key.clone(),
+                binding: match self.bindings.get(key) {
+                    Some(Slot::Value(value)) => Binding::Value(value.clone()),
+                    Some(Slot::NoValue) => Binding::NoValue,
+                    None => Binding::Unchanged,
+                },
+                spent: self
+                    .spent
+                    .get(key)
+                    .map(|ids| ids.iter().copied().collect())
+                    .unwrap_or_default(),
+                unspent: self
+                    .unspent
+                    .get(key)
+                    .map(|ids| ids.keys().copied().collect())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        if drain {
+            self.spent.clear();
+        }
+        Manifest::new(self.chain, entries)
+    }
+
+    /// Merges a manifest into this context (reference R66–R67, and B3: token sets are
+    /// merged, never replaced, on both sides).
+    ///
+    /// Values of declared keys are checked against their type first. In lenient mode a
+    /// bad value drops only itself, and its token ids still apply (B4); in strict mode
+    /// one bad value refuses the whole frame and nothing changes.
+    pub(crate) fn merge(
+        &mut self,
+        manifest: &Manifest,
+        mode: InstallMode,
+    ) -> Result<Vec<EntryWarning>, InstallError> {
+        let mut warnings = Vec::new();
+        for entry in manifest.entries() {
+            let Binding::Value(bytes) = &entry.binding else {
+                continue;
+            };
+            if let Some(validate) = registry::validator_or_stub(&entry.key) {
+                if let Err(message) = validate(bytes) {
+                    warnings.push(EntryWarning {
+                        key: entry.key.clone(),
+                        message,
+                    });
+                }
+            }
+        }
+        if mode == InstallMode::Strict && !warnings.is_empty() {
+            return Err(InstallError { entries: warnings });
+        }
+        if manifest.is_empty() {
+            return Ok(warnings);
+        }
+        if self.chain.is_none() {
+            self.chain = Some(manifest.chain().unwrap_or_default());
+        }
+        home().learn(manifest.entries().iter().flat_map(|e| e.spent.iter()));
+        for entry in manifest.entries() {
+            let bad = warnings.iter().any(|w| w.key == entry.key);
+            match &entry.binding {
+                Binding::Value(value) if !bad => {
+                    self.bindings.insert(entry.key.clone(), Slot::Value(value.clone()));
+                }
+                Binding::NoValue => {
+                    self.bindings.insert(entry.key.clone(), Slot::NoValue);
+                }
+                Binding::Value(_) | Binding::Unchanged => {}
+            }
+            for id in &entry.spent {
+                self.record_spent(&entry.key, *id);
+            }
+            for id in &entry.unspent {
+                if !self.knows_spent(&entry.key, id) && !home().is_spent(id) {
+                    self.unspent
+                        .entry(entry.key.clone())
+                        .or_default()
+                        .entry(*id)
+                        .or_insert(Hold::Kept);
+                }
+            }
+        }
+        for warning in &warnings {
+            tracing::warn!(key = %warning.key, error = %warning.message, "dropped a context value that failed to decode");
+        }
+        Ok(warnings)
+    }
+}

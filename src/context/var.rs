@@ -1,0 +1,236 @@
+//! `ContextVar`: a typed handle on one key of the current context.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::{Arc, OnceLock};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use skein_actors::{Blob, VarKey};
+
+use super::registry::{self, CollisionError};
+use super::state::Slot;
+use super::token::{ResetError, ResetErrorKind, Token, TokenCell};
+use super::Context;
+use crate::home_ledger::home;
+
+/// A context variable: a typed value that travels with every dispatch.
+///
+/// Declare it as a `static`, keyed by `(namespace, name)`. A key may be declared by one
+/// variable only: a second variable with the same key gets a [`CollisionError`] from
+/// every operation (reference R46). Values are MessagePack-encoded on `set`, so only
+/// values that were explicitly set travel (R53); a default is local to each process.
+///
+/// ```
+/// use skein::ContextVar;
+///
+/// static TENANT: ContextVar<String> = ContextVar::new("demo", "tenant");
+/// static RETRIES: ContextVar<u32> = ContextVar::with_default("demo", "retries", || 3);
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// assert_eq!(RETRIES.get().unwrap(), Some(3)); // outside any scope: the default
+/// assert!(TENANT.set("acme".into()).is_err()); // outside any scope: an error
+/// skein::scope(async {
+///     let _token = TENANT.set("acme".into()).unwrap();
+///     assert_eq!(TENANT.get().unwrap().as_deref(), Some("acme"));
+/// })
+/// .await;
+/// # }
+/// ```
+pub struct ContextVar<T> {
+    key: VarKey,
+    default: Option<fn() -> T>,
+    declared: OnceLock<Result<(), CollisionError>>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> ContextVar<T> {
+    /// A variable with no default: `get` returns `None` until it is set.
+    pub const fn new(namespace: &'static str, name: &'static str) -> ContextVar<T> {
+        ContextVar {
+            key: VarKey::from_static(namespace, name),
+            default: None,
+            declared: OnceLock::new(),
+            _type: PhantomData,
+        }
+    }
+
+    /// A variable whose `get` returns `default()` when no value is bound.
+    pub const fn with_default(
+        namespace: &'static str,
+        name: &'static str,
+        default: fn() -> T,
+    ) -> ContextVar<T> {
+        ContextVar {
+            key: VarKey::from_static(namespace, name),
+            default: Some(default),
+            declared: OnceLock::new(),
+            _type: PhantomData,
+        }
+    }
+
+    /// The variable's key.
+    pub fn key(&self) -> &VarKey {
+        &self.key
+    }
+}
+
+impl<T> fmt::Debug for ContextVar<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ContextVar")
+            .field("key", &self.key)
+            .field("type", &std::any::type_name::<T>())
+            .finish()
+    }
+}
+
+/// A `set` failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetError {
+    /// There is no current context: `set` was called outside any scope.
+    #[error("set of {0} outside any context scope")]
+    NoScope(VarKey),
+    /// Another variable holds this key.
+    #[error(transparent)]
+    Collision(#[from] CollisionError),
+    /// The value failed to encode as MessagePack.
+    #[error("value of {key} failed to encode: {message}")]
+    Encode {
+        /// The variable.
+        key: VarKey,
+        /// The encoder's message.
+        message: String,
+    },
+}
+
+/// A `get` failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GetError {
+    /// Another variable holds this key.
+    #[error(transparent)]
+    Collision(#[from] CollisionError),
+    /// The bound value (which arrived from the wire before this variable was declared)
+    /// does not decode as this variable's type.
+    #[error("value of {key} failed to decode: {message}")]
+    Decode {
+        /// The variable.
+        key: VarKey,
+        /// The decoder's message.
+        message: String,
+    },
+}
+
+pub(crate) fn decode_value<T: DeserializeOwned>(key: &VarKey, bytes: &[u8]) -> Result<T, GetError> {
+    rmp_serde::from_slice(bytes).map_err(|e| GetError::Decode {
+        key: key.clone(),
+        message: e.to_string(),
+    })
+}
+
+fn validate<T: DeserializeOwned>(bytes: &[u8]) -> Result<(), String> {
+    rmp_serde::from_slice::<T>(bytes)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+impl<T: Serialize + DeserializeOwned + 'static> ContextVar<T> {
+    /// Declares this variable's key in the process-wide registry. Every operation does
+    /// this on first use; calling it early surfaces a collision at start-up.
+    ///
+    /// # Errors
+    ///
+    /// [`CollisionError`] if another variable already declared the same key.
+    pub fn declare(&'static self) -> Result<(), CollisionError> {
+        self.declared
+            .get_or_init(|| {
+                let owner = self as *const ContextVar<T> as usize;
+                registry::declare(&self.key, owner, std::any::type_name::<T>(), validate::<T>)
+            })
+            .clone()
+    }
+
+    /// The value bound in the current context, else the default, else `None`.
+    /// Outside any scope only the default is seen (reference R50).
+    ///
+    /// # Errors
+    ///
+    /// [`GetError::Collision`] if the key is held by another variable;
+    /// [`GetError::Decode`] if a value that arrived before this variable was declared
+    /// does not decode as `T`.
+    pub fn get(&'static self) -> Result<Option<T>, GetError> {
+        self.declare()?;
+        let bound = Context::current().and_then(|cx| cx.lock().binding(&self.key).cloned());
+        match bound {
+            Some(Slot::Value(bytes)) => decode_value(&self.key, &bytes).map(Some),
+            Some(Slot::NoValue) | None => Ok(self.default.map(|default| default())),
+        }
+    }
+
+    /// Binds `value` in the current context and returns the token that undoes it
+    /// (reference R51, R84).
+    ///
+    /// # Errors
+    ///
+    /// [`SetError::NoScope`] outside any scope, [`SetError::Collision`] if the key is
+    /// held by another variable, [`SetError::Encode`] if the value does not encode.
+    pub fn set(&'static self, value: T) -> Result<Token<T>, SetError> {
+        self.declare()?;
+        let bytes = rmp_serde::to_vec(&value).map_err(|e| SetError::Encode {
+            key: self.key.clone(),
+            message: e.to_string(),
+        })?;
+        let cx = Context::current().ok_or_else(|| SetError::NoScope(self.key.clone()))?;
+        let mut state = cx.lock();
+        let old = match state.binding(&self.key) {
+            Some(Slot::Value(old)) => Some(old.clone()),
+            Some(Slot::NoValue) | None => None,
+        };
+        let cell = Arc::new(TokenCell::new(home().mint(), self.key.clone(), old, state.id()));
+        state.set(self.key.clone(), Blob::from(bytes), &cell);
+        Ok(Token::from_cell(cell))
+    }
+
+    /// Undoes the `set` that minted `token`, restoring the value it replaced
+    /// (reference R87–R88), and spends the token.
+    ///
+    /// # Errors
+    ///
+    /// The checks run in this order, and a refused reset changes nothing (R86):
+    /// [`NoScope`](ResetErrorKind::NoScope) outside any scope;
+    /// [`AlreadyUsed`](ResetErrorKind::AlreadyUsed) if any handle of the token was
+    /// spent, anywhere; [`WrongVar`](ResetErrorKind::WrongVar) if the token belongs to
+    /// another variable; [`DifferentContext`](ResetErrorKind::DifferentContext) if the
+    /// token is an orphan here (R89–R93);
+    /// [`LedgerUnavailable`](ResetErrorKind::LedgerUnavailable) if its home ledger
+    /// cannot decide the spend. The token comes back inside the error.
+    ///
+    /// # Cancel safety
+    ///
+    /// The checks and the spend happen before the first suspension point of the
+    /// returned future, so dropping it before it is polled changes nothing, and once
+    /// polled the reset completes in the same poll for tokens homed in this process.
+    pub async fn reset(&'static self, token: Token<T>) -> Result<(), ResetError<T>> {
+        let Some(cx) = Context::current() else {
+            return Err(ResetError::new(ResetErrorKind::NoScope, token));
+        };
+        let mut state = cx.lock();
+        let cell = &token.cell;
+        if state.knows_spent(&cell.key, &cell.id) || home().is_spent(&cell.id) {
+            return Err(ResetError::new(ResetErrorKind::AlreadyUsed, token));
+        }
+        if cell.key != self.key {
+            return Err(ResetError::new(ResetErrorKind::WrongVar, token));
+        }
+        if cell.owner() != state.id() {
+            return Err(ResetError::new(ResetErrorKind::DifferentContext, token));
+        }
+        // The decision: one spend per id wins, whichever handle, whichever context.
+        if home().spend(cell.id) == skein_actors::SpendOutcome::AlreadySpent {
+            return Err(ResetError::new(ResetErrorKind::AlreadyUsed, token));
+        }
+        state.apply_reset(&cell.key, cell.id, cell.old.clone());
+        Ok(())
+    }
+}

@@ -1,0 +1,158 @@
+//! The dispatch encoding of args and results: MessagePack, with tokens allowed inside.
+//!
+//! A [`Token`](crate::Token) serializes only here. Encoding a token *moves* it to
+//! the receiver: the current context keeps its id listed as unspent, because a peer
+//! now holds it. Decoding gives an [`Incoming`] value whose tokens are orphans until
+//! [`Context::receive`](crate::Context::receive) installs the frame that carried them
+//! and anchors those the frame lists (reference R89–R93).
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use skein_actors::{TokenId, VarKey};
+
+use crate::context::token::TokenCell;
+use crate::context::Context;
+
+/// What the codec is doing on this thread: encoding or decoding is synchronous, so a
+/// thread-local is exactly the extent of one `encode` or `decode` call.
+enum Codec {
+    Encoding(Vec<(VarKey, TokenId)>),
+    Decoding(Vec<Arc<TokenCell>>),
+}
+
+thread_local! {
+    static CODEC: RefCell<Vec<Codec>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Pops the codec frame even if a user `Serialize` impl panics.
+struct CodecGuard;
+
+impl CodecGuard {
+    fn push(codec: Codec) -> CodecGuard {
+        CODEC.with(|stack| stack.borrow_mut().push(codec));
+        CodecGuard
+    }
+
+    fn pop(self) -> Codec {
+        let codec = CODEC.with(|stack| stack.borrow_mut().pop());
+        std::mem::forget(self);
+        codec.expect("codec stack holds the frame this guard pushed")
+    }
+}
+
+impl Drop for CodecGuard {
+    fn drop(&mut self) {
+        CODEC.with(|stack| stack.borrow_mut().pop());
+    }
+}
+
+/// Called by `Token::serialize`; false outside a dispatch encoding.
+pub(crate) fn note_exported(cell: &TokenCell) -> bool {
+    CODEC.with(|stack| match stack.borrow_mut().last_mut() {
+        Some(Codec::Encoding(exported)) => {
+            exported.push((cell.key.clone(), cell.id));
+            true
+        }
+        _ => false,
+    })
+}
+
+/// Called by `Token::deserialize`; false outside a dispatch decoding.
+pub(crate) fn note_arrived(cell: &Arc<TokenCell>) -> bool {
+    CODEC.with(|stack| match stack.borrow_mut().last_mut() {
+        Some(Codec::Decoding(arrived)) => {
+            arrived.push(cell.clone());
+            true
+        }
+        _ => false,
+    })
+}
+
+/// A value failed to encode or decode.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PayloadError {
+    /// The value refused to serialize.
+    #[error("payload failed to encode: {0}")]
+    Encode(String),
+    /// The bytes are not a valid encoding of the expected type.
+    #[error("payload failed to decode: {0}")]
+    Decode(String),
+}
+
+/// Encodes `value` for a dispatch. Tokens inside it are allowed, and their ids stay
+/// listed as unspent in the current context so that the receiver can anchor them.
+///
+/// # Errors
+///
+/// [`PayloadError::Encode`] if the value refuses to serialize.
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, PayloadError> {
+    let guard = CodecGuard::push(Codec::Encoding(Vec::new()));
+    let result = rmp_serde::to_vec(value);
+    let Codec::Encoding(exported) = guard.pop() else {
+        unreachable!("the encoding frame is the one pushed above")
+    };
+    let bytes = result.map_err(|e| PayloadError::Encode(e.to_string()))?;
+    if !exported.is_empty() {
+        if let Some(cx) = Context::current() {
+            let mut state = cx.lock();
+            for (key, id) in &exported {
+                state.pin(key, id);
+            }
+        }
+    }
+    Ok(bytes)
+}
+
+/// Decodes a dispatch payload. Tokens inside are orphans until the frame's manifest is
+/// installed with [`Context::receive`](crate::Context::receive).
+///
+/// # Errors
+///
+/// [`PayloadError::Decode`] if the bytes are not a valid encoding of `T`. Never
+/// panics, whatever the input.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<Incoming<T>, PayloadError> {
+    let guard = CodecGuard::push(Codec::Decoding(Vec::new()));
+    let result = skein_actors::codec::decode_body(bytes);
+    let Codec::Decoding(tokens) = guard.pop() else {
+        unreachable!("the decoding frame is the one pushed above")
+    };
+    let value = result.map_err(|e| PayloadError::Decode(e.to_string()))?;
+    Ok(Incoming { value, tokens })
+}
+
+/// A decoded payload whose tokens are not anchored yet.
+pub struct Incoming<T> {
+    value: T,
+    tokens: Vec<Arc<TokenCell>>,
+}
+
+impl<T> Incoming<T> {
+    /// How many tokens the payload carries.
+    pub fn token_count(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// The value without installing any frame: every token inside stays an orphan
+    /// (reference R93, "round-tripped through the serializer without an install").
+    pub fn into_orphans(self) -> T {
+        self.value
+    }
+
+    pub(crate) fn into_parts(self) -> (T, Vec<Arc<TokenCell>>) {
+        (self.value, self.tokens)
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Incoming<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Incoming")
+            .field("value", &self.value)
+            .field("tokens", &self.tokens.len())
+            .finish()
+    }
+}
