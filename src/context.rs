@@ -4,7 +4,7 @@
 //! never travels. It holds a chain id (absent until the context is armed by a `set`
 //! or by merging incoming state), the bound values, pending resets, and the token ids
 //! minted or anchored in it. [`scope`] runs a future in a new context; a worker runs
-//! each routine in a context that *continues* the caller's ([`Context::continuing`]);
+//! each routine in a context that *continues* the caller's ([`Context::continuation`]);
 //! [`fork`] and [`spawn`] start a new chain (reference R56).
 //!
 //! A bare `tokio::spawn` carries no context: the spawned task sees none, so `set`
@@ -27,7 +27,8 @@
 //! let bytes = caller.take_snapshot().encode().unwrap();
 //! let manifest = Manifest::decode(&bytes, &Limits::default()).unwrap();
 //! // ...and the worker continues it in a context of its own.
-//! let (worker, _warnings) = Context::continuing(&manifest, InstallMode::Lenient).unwrap();
+//! let worker = Context::continuation();
+//! worker.merge(&manifest, InstallMode::Lenient).unwrap();
 //! worker
 //!     .scope(async {
 //!         assert_eq!(TENANT.get().unwrap().as_deref(), Some("acme"));
@@ -90,22 +91,13 @@ impl Context {
         CURRENT.try_with(Context::clone).ok()
     }
 
-    /// A context that continues the sender of `manifest`: what a worker opens for each
-    /// dispatch. It takes the sender's chain id, values and token ids, and reports the
-    /// spends made in it on every [`take_snapshot`](Context::take_snapshot).
-    ///
-    /// # Errors
-    ///
-    /// In [`InstallMode::Strict`], an [`InstallError`] listing every value that does not
-    /// decode as its declared type. In lenient mode those values are dropped and listed
-    /// in the returned warnings instead.
-    pub fn continuing(
-        manifest: &Manifest,
-        mode: InstallMode,
-    ) -> Result<(Context, Vec<EntryWarning>), InstallError> {
-        let mut state = ContextState::continuation();
-        let warnings = state.merge(manifest, mode)?;
-        Ok((Context::from_state(state), warnings))
+    /// A fresh context that will continue a sender: what a worker opens for each
+    /// dispatch. Install the sender's frame with [`Context::receive`] (or
+    /// [`Context::merge`] when no value comes with it); the context then takes the
+    /// sender's chain id, values and token ids, and reports the spends made in it on
+    /// every [`take_snapshot`](Context::take_snapshot).
+    pub fn continuation() -> Context {
+        Context::from_state(ContextState::continuation())
     }
 
     /// A fork of this context (reference R56): a fresh chain id, a copy of the values,
@@ -143,7 +135,9 @@ impl Context {
     ///
     /// # Errors
     ///
-    /// As for [`Context::continuing`].
+    /// In [`InstallMode::Strict`], an [`InstallError`] listing every value that does not
+    /// decode as its declared type; nothing is merged. In lenient mode those values are
+    /// dropped (their token ids still apply) and listed in the returned warnings.
     pub fn merge(&self, manifest: &Manifest, mode: InstallMode) -> Result<Vec<EntryWarning>, InstallError> {
         self.lock().merge(manifest, mode)
     }
@@ -155,8 +149,7 @@ impl Context {
     ///
     /// # Errors
     ///
-    /// As for [`Context::continuing`]; on error nothing is merged and the value is
-    /// dropped.
+    /// As for [`Context::merge`]; on error nothing is merged and the value is dropped.
     pub fn receive<T>(
         &self,
         manifest: &Manifest,
