@@ -138,7 +138,11 @@ impl Context {
     /// In [`InstallMode::Strict`], an [`InstallError`] listing every value that does not
     /// decode as its declared type; nothing is merged. In lenient mode those values are
     /// dropped (their token ids still apply) and listed in the returned warnings.
-    pub fn merge(&self, manifest: &Manifest, mode: InstallMode) -> Result<Vec<EntryWarning>, InstallError> {
+    pub fn merge(
+        &self,
+        manifest: &Manifest,
+        mode: InstallMode,
+    ) -> Result<Vec<EntryWarning>, InstallError> {
         self.lock().merge(manifest, mode)
     }
 
@@ -170,7 +174,9 @@ impl Context {
     pub(crate) fn lock(&self) -> MutexGuard<'_, ContextState> {
         // Every mutation of a context state completes without calling user code, so a
         // poisoned lock (a panic elsewhere while it was held) still guards a sound state.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -27,10 +27,17 @@
 #![forbid(unsafe_code)]
 
 pub mod context;
-mod home_ledger;
+mod error;
 pub mod payload;
+mod pool;
+mod routine;
 
 pub use skein_actors as actors;
+
+pub use error::DispatchError;
+pub use pool::{call, BuildError, Events, Pool, PoolBuilder, RoutineStream};
+pub use routine::{Never, Routine, StreamRoutine};
+pub use skein_actors::{RestartPolicy, SupervisionEvent};
 
 pub use context::{
     fork, scope, spawn, Context, ContextVar, GetError, InstallError, InstallMode, ResetError,

@@ -39,9 +39,17 @@ async fn the_reply_wins_for_its_keys_and_never_deletes_by_omission() {
 async fn a_reset_to_no_value_travels_back() {
     skein::scope(async {
         let token = COUNT.set(5).unwrap();
-        let code: bool = dispatch(token, |token| async move { COUNT.reset(token).await.is_ok() }).await;
+        let code: bool = dispatch(
+            token,
+            |token| async move { COUNT.reset(token).await.is_ok() },
+        )
+        .await;
         assert!(code);
-        assert_eq!(COUNT.get().unwrap(), Some(0), "no value again: the default shows");
+        assert_eq!(
+            COUNT.get().unwrap(),
+            Some(0),
+            "no value again: the default shows"
+        );
     })
     .await;
 }
@@ -50,7 +58,9 @@ async fn a_reset_to_no_value_travels_back() {
 async fn defaults_never_travel() {
     // R53: only values that were set travel.
     let caller = Context::new();
-    caller.scope(async { assert_eq!(COUNT.get().unwrap(), Some(0)) }).await;
+    caller
+        .scope(async { assert_eq!(COUNT.get().unwrap(), Some(0)) })
+        .await;
     assert!(caller.snapshot().is_empty());
 }
 
@@ -60,19 +70,34 @@ async fn the_caller_keeps_its_chain_and_an_unarmed_caller_adopts_the_workers() {
     let _token = armed.scope(async { NAME.set("x".into()).unwrap() }).await;
     let own = armed.chain().unwrap();
     let foreign = ChainId::new();
-    let reply = Manifest::new(Some(foreign), [VarEntry::new(COUNT.key().clone(), encoded(&3u32))]);
+    let reply = Manifest::new(
+        Some(foreign),
+        [VarEntry::new(COUNT.key().clone(), encoded(&3u32))],
+    );
     armed.merge(&reply, InstallMode::Lenient).unwrap();
-    assert_eq!(armed.chain(), Some(own), "R66: the receiver keeps its own id");
+    assert_eq!(
+        armed.chain(),
+        Some(own),
+        "R66: the receiver keeps its own id"
+    );
 
     let unarmed = Context::new();
     unarmed.merge(&reply, InstallMode::Lenient).unwrap();
-    assert_eq!(unarmed.chain(), Some(foreign), "R67: an unarmed caller adopts the sender's id");
+    assert_eq!(
+        unarmed.chain(),
+        Some(foreign),
+        "R67: an unarmed caller adopts the sender's id"
+    );
 }
 
 #[tokio::test]
 async fn a_manifest_with_no_state_does_not_arm() {
     let cx = Context::new();
-    cx.merge(&Manifest::new(Some(ChainId::new()), []), InstallMode::Lenient).unwrap();
+    cx.merge(
+        &Manifest::new(Some(ChainId::new()), []),
+        InstallMode::Lenient,
+    )
+    .unwrap();
     assert_eq!(cx.chain(), None, "R65");
 }
 
@@ -82,21 +107,43 @@ async fn an_unknown_key_is_carried_through_untouched() {
     let raw = Binding::value(vec![0x93, 1, 2, 3]);
     skein::scope(async {
         let cx = Context::current().unwrap();
-        cx.merge(&Manifest::new(Some(ChainId::new()), [VarEntry::new(key.clone(), raw.clone())]), InstallMode::Lenient)
-            .unwrap();
+        cx.merge(
+            &Manifest::new(
+                Some(ChainId::new()),
+                [VarEntry::new(key.clone(), raw.clone())],
+            ),
+            InstallMode::Lenient,
+        )
+        .unwrap();
         // Through a nested dispatch and back, the raw bytes still ride along.
         let seen = dispatch((), |()| async {
             dispatch((), |()| async {
-                Context::current().unwrap().snapshot().entry(&VarKey::new("merge", "never-declared")).cloned()
+                Context::current()
+                    .unwrap()
+                    .snapshot()
+                    .entry(&VarKey::new("merge", "never-declared"))
+                    .cloned()
             })
             .await
         })
         .await;
-        assert_eq!(seen.map(|e| e.binding), Some(raw.clone()), "the worker saw the raw bytes");
-        assert_eq!(cx.snapshot().entry(&key).unwrap().binding, raw, "and the caller still carries them");
+        assert_eq!(
+            seen.map(|e| e.binding),
+            Some(raw.clone()),
+            "the worker saw the raw bytes"
+        );
+        assert_eq!(
+            cx.snapshot().entry(&key).unwrap().binding,
+            raw,
+            "and the caller still carries them"
+        );
     })
     .await;
-    assert_eq!(registration(&key), Some(Registration::Stub), "R47: a stub holds the key");
+    assert_eq!(
+        registration(&key),
+        Some(Registration::Stub),
+        "R47: a stub holds the key"
+    );
 }
 
 #[tokio::test]
@@ -104,11 +151,19 @@ async fn a_stub_is_promoted_and_keeps_its_value() {
     // R47–R48: the value arrives before the variable is first used in this process.
     assert_eq!(registration(LATE.key()), None);
     let cx = Context::new();
-    let frame = Manifest::new(Some(ChainId::new()), [VarEntry::new(LATE.key().clone(), encoded(&41u32))]);
-    cx.merge(&over_the_wire(&frame), InstallMode::Lenient).unwrap();
+    let frame = Manifest::new(
+        Some(ChainId::new()),
+        [VarEntry::new(LATE.key().clone(), encoded(&41u32))],
+    );
+    cx.merge(&over_the_wire(&frame), InstallMode::Lenient)
+        .unwrap();
     assert_eq!(registration(LATE.key()), Some(Registration::Stub));
-    cx.scope(async { assert_eq!(LATE.get().unwrap(), Some(41)) }).await;
-    assert!(matches!(registration(LATE.key()), Some(Registration::Declared { .. })));
+    cx.scope(async { assert_eq!(LATE.get().unwrap(), Some(41)) })
+        .await;
+    assert!(matches!(
+        registration(LATE.key()),
+        Some(Registration::Declared { .. })
+    ));
 }
 
 #[tokio::test]
@@ -146,12 +201,18 @@ async fn lenient_install_drops_only_bad_values_and_keeps_their_spends() {
     skein::scope(async {
         let token = COUNT.set(1).unwrap();
         let cx = Context::current().unwrap();
-        let warnings = cx.merge(&bad_frame(token.id()), InstallMode::Lenient).unwrap();
+        let warnings = cx
+            .merge(&bad_frame(token.id()), InstallMode::Lenient)
+            .unwrap();
         let mut bad: Vec<_> = warnings.iter().map(|w| w.key.clone()).collect();
         bad.sort();
         assert_eq!(bad, vec![COUNT.key().clone(), NAME.key().clone()]);
         assert_eq!(COUNT.get().unwrap(), Some(1), "the bad value was dropped");
-        assert_eq!(EXTRA.get().unwrap(), Some(3), "the good value was installed");
+        assert_eq!(
+            EXTRA.get().unwrap(),
+            Some(3),
+            "the good value was installed"
+        );
         assert_eq!(
             COUNT.reset(token).await.unwrap_err().kind(),
             skein::ResetErrorKind::AlreadyUsed,
@@ -169,9 +230,15 @@ async fn strict_install_refuses_the_frame_listing_every_bad_entry() {
         let token = COUNT.set(1).unwrap();
         let cx = Context::current().unwrap();
         let before = cx.snapshot();
-        let err = cx.merge(&bad_frame(token.id()), InstallMode::Strict).unwrap_err();
+        let err = cx
+            .merge(&bad_frame(token.id()), InstallMode::Strict)
+            .unwrap_err();
         assert_eq!(err.entries.len(), 2, "{err}");
-        assert!(err.to_string().starts_with("2 context variable(s) failed to decode"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("2 context variable(s) failed to decode"),
+            "{err}"
+        );
         assert_eq!(cx.snapshot(), before, "nothing was installed");
     })
     .await;

@@ -23,16 +23,31 @@ fn var(index: usize) -> &'static ContextVar<i64> {
 /// One op of a script; `depth` 0 runs it in the caller, 1–2 inside nested dispatches.
 #[derive(Clone, Debug)]
 enum Op {
-    Set { var: usize, value: i64, depth: u32 },
-    Get { var: usize, depth: u32 },
-    Reset { token: usize, var: usize, depth: u32 },
+    Set {
+        var: usize,
+        value: i64,
+        depth: u32,
+    },
+    Get {
+        var: usize,
+        depth: u32,
+    },
+    Reset {
+        token: usize,
+        var: usize,
+        depth: u32,
+    },
 }
 
 fn op(vars: usize) -> impl Strategy<Value = Op> {
     prop_oneof![
         (0..vars, -5i64..5, 0u32..3).prop_map(|(var, value, depth)| Op::Set { var, value, depth }),
         (0..vars, 0u32..3).prop_map(|(var, depth)| Op::Get { var, depth }),
-        (0usize..12, 0..vars, 0u32..3).prop_map(|(token, var, depth)| Op::Reset { token, var, depth }),
+        (0usize..12, 0..vars, 0u32..3).prop_map(|(token, var, depth)| Op::Reset {
+            token,
+            var,
+            depth
+        }),
     ]
 }
 
@@ -78,7 +93,11 @@ impl Oracle {
     fn step(&mut self, op: &Op) -> Seen {
         match *op {
             Op::Set { var, value, .. } => {
-                self.tokens.push(OracleToken { var, old: self.values[var], used: false });
+                self.tokens.push(OracleToken {
+                    var,
+                    old: self.values[var],
+                    used: false,
+                });
                 self.values[var] = Some(value);
                 Seen::Set
             }
@@ -161,11 +180,13 @@ async fn real(script: &[Op], vars: usize) -> Vec<(Seen, Vec<Option<i64>>)> {
             },
             Op::Reset { token, var, depth } => match pick(token, tokens.len()) {
                 None => Seen::Set,
-                Some(index) => match run(Request::Reset(var, tokens[index].duplicate()), depth).await {
-                    Response::Reset(Ok(())) => Seen::Reset(Ok(())),
-                    Response::Reset(Err((code, _handed_back))) => Seen::Reset(Err(code)),
-                    _ => unreachable!(),
-                },
+                Some(index) => {
+                    match run(Request::Reset(var, tokens[index].duplicate()), depth).await {
+                        Response::Reset(Ok(())) => Seen::Reset(Ok(())),
+                        Response::Reset(Err((code, _handed_back))) => Seen::Reset(Err(code)),
+                        _ => unreachable!(),
+                    }
+                }
             },
         };
         let values = (0..vars).map(|v| var(v).get().expect("get")).collect();
@@ -175,7 +196,10 @@ async fn real(script: &[Op], vars: usize) -> Vec<(Seen, Vec<Option<i64>>)> {
 }
 
 fn oracle(script: &[Op], vars: usize) -> Vec<(Seen, Vec<Option<i64>>)> {
-    let mut oracle = Oracle { values: [None; 3], tokens: Vec::new() };
+    let mut oracle = Oracle {
+        values: [None; 3],
+        tokens: Vec::new(),
+    };
     script
         .iter()
         .map(|op| {

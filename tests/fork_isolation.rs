@@ -19,7 +19,11 @@ async fn a_fork_has_a_fresh_chain_and_a_copy_of_the_values() {
         .await;
         assert_ne!(child_chain, parent);
         assert_eq!(seen, Some(1), "the fork copied the value");
-        assert_eq!(V.get().unwrap(), Some(1), "the fork's change never reaches the parent");
+        assert_eq!(
+            V.get().unwrap(),
+            Some(1),
+            "the fork's change never reaches the parent"
+        );
     })
     .await;
 }
@@ -72,9 +76,15 @@ async fn an_unarmed_context_forks_unarmed() {
 async fn a_bare_tokio_spawn_carries_no_context() {
     skein::scope(async {
         let _ = V.set(1).unwrap();
-        let seen = tokio::spawn(async { (Context::current().is_none(), V.get().unwrap(), V.set(2).is_err()) })
-            .await
-            .unwrap();
+        let seen = tokio::spawn(async {
+            (
+                Context::current().is_none(),
+                V.get().unwrap(),
+                V.set(2).is_err(),
+            )
+        })
+        .await
+        .unwrap();
         assert_eq!(seen, (true, None, true));
     })
     .await;

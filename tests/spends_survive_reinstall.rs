@@ -24,12 +24,19 @@ async fn a_spend_recorded_on_the_worker_survives_a_later_install() {
             .scope(async {
                 let t = V.set(2).unwrap();
                 let kept = t.duplicate();
-                let ok: bool = dispatch(t, |t: Token<u64>| async move { V.reset(t).await.is_ok() }).await;
+                let ok: bool =
+                    dispatch(t, |t: Token<u64>| async move { V.reset(t).await.is_ok() }).await;
                 assert!(ok, "the nested worker spent t");
                 // The next pull's frame from the caller: it never saw t.
                 let next_pull = over_the_wire(&caller.take_snapshot());
-                assert!(next_pull.entries().iter().all(|e| !e.spent.contains(&kept.id())));
-                Context::current().unwrap().merge(&next_pull, InstallMode::Lenient).unwrap();
+                assert!(next_pull
+                    .entries()
+                    .iter()
+                    .all(|e| !e.spent.contains(&kept.id())));
+                Context::current()
+                    .unwrap()
+                    .merge(&next_pull, InstallMode::Lenient)
+                    .unwrap();
                 V.reset(kept).await.map_err(|e| e.kind())
             })
             .await;
@@ -51,14 +58,24 @@ async fn the_reply_frame_carries_the_spend_as_a_delta() {
         let bytes = skein::payload::encode(&token).unwrap();
         drop(token);
         let incoming = skein::payload::decode::<Token<u64>>(&bytes).unwrap();
-        let (token, _) = worker.receive(&request, incoming, InstallMode::Lenient).unwrap();
+        let (token, _) = worker
+            .receive(&request, incoming, InstallMode::Lenient)
+            .unwrap();
         worker.scope(async { V.reset(token).await.unwrap() }).await;
 
         let reply: Manifest = over_the_wire(&worker.take_snapshot());
         let entry = reply.entry(V.key()).unwrap();
         assert_eq!(entry.spent, vec![id], "the reply lists the spend");
         assert!(!entry.unspent.contains(&id));
-        assert!(worker.take_snapshot().entry(V.key()).unwrap().spent.is_empty(), "reported once");
+        assert!(
+            worker
+                .take_snapshot()
+                .entry(V.key())
+                .unwrap()
+                .spent
+                .is_empty(),
+            "reported once"
+        );
     })
     .await;
 }
@@ -82,7 +99,10 @@ async fn frames_do_not_grow_with_the_calls_made() {
             }
         }
         assert_eq!(V.get().unwrap(), Some(1_999));
-        assert_eq!(sizes[0], sizes[1], "frame size after 10 and after 1,000 calls");
+        assert_eq!(
+            sizes[0], sizes[1],
+            "frame size after 10 and after 1,000 calls"
+        );
     })
     .await;
 }

@@ -38,9 +38,18 @@ async fn a_caller_token_reset_on_the_worker_restores_and_is_spent_at_home() {
         let _ = V.set("before".into()).unwrap();
         let token = V.set("during".into()).unwrap();
         let kept = token.duplicate();
-        reset_on_worker(token).await.expect("anchored on the worker");
-        assert_eq!(V.get().unwrap().as_deref(), Some("before"), "the worker's restore merged back");
-        assert_eq!(V.reset(kept).await.unwrap_err().kind(), ResetErrorKind::AlreadyUsed);
+        reset_on_worker(token)
+            .await
+            .expect("anchored on the worker");
+        assert_eq!(
+            V.get().unwrap().as_deref(),
+            Some("before"),
+            "the worker's restore merged back"
+        );
+        assert_eq!(
+            V.reset(kept).await.unwrap_err().kind(),
+            ResetErrorKind::AlreadyUsed
+        );
     })
     .await;
 }
@@ -49,10 +58,17 @@ async fn a_caller_token_reset_on_the_worker_restores_and_is_spent_at_home() {
 async fn a_worker_minted_token_returned_to_the_caller_resets_there() {
     skein::scope(async {
         let _ = V.set("caller".into()).unwrap();
-        let token: Token<String> = dispatch((), |()| async { V.set("worker".into()).unwrap() }).await;
+        let token: Token<String> =
+            dispatch((), |()| async { V.set("worker".into()).unwrap() }).await;
         assert_eq!(V.get().unwrap().as_deref(), Some("worker"));
-        V.reset(token).await.expect("anchored by the reply that carried it");
-        assert_eq!(V.get().unwrap().as_deref(), Some("caller"), "R88: restores the pre-call value");
+        V.reset(token)
+            .await
+            .expect("anchored by the reply that carried it");
+        assert_eq!(
+            V.get().unwrap().as_deref(),
+            Some("caller"),
+            "R88: restores the pre-call value"
+        );
     })
     .await;
 }
@@ -61,7 +77,10 @@ async fn a_worker_minted_token_returned_to_the_caller_resets_there() {
 async fn a_token_minted_in_a_fork_is_an_orphan_in_the_parents_dispatch() {
     skein::scope(async {
         let token = skein::fork(async { V.set("child".into()).unwrap() }).await;
-        assert_eq!(reset_on_worker(token).await, Err(ResetErrorKind::DifferentContext));
+        assert_eq!(
+            reset_on_worker(token).await,
+            Err(ResetErrorKind::DifferentContext)
+        );
     })
     .await;
 }
@@ -72,7 +91,11 @@ async fn a_parent_token_dispatched_from_a_fork_is_an_orphan() {
         let token = V.set("parent".into()).unwrap();
         let kept = token.duplicate();
         let result = skein::fork(reset_on_worker(token)).await;
-        assert_eq!(result, Err(ResetErrorKind::DifferentContext), "R94: the fork dropped the ids");
+        assert_eq!(
+            result,
+            Err(ResetErrorKind::DifferentContext),
+            "R94: the fork dropped the ids"
+        );
         V.reset(kept).await.expect("the parent still owns it");
     })
     .await;
@@ -85,7 +108,10 @@ async fn an_orphan_stays_an_orphan_after_round_trips() {
         // Out and back twice: never anchored, because no frame ever lists it.
         let token: Token<String> = dispatch(token, |t| async move { t }).await;
         let token: Token<String> = dispatch(token, |t| async move { t }).await;
-        assert_eq!(V.reset(token).await.unwrap_err().kind(), ResetErrorKind::DifferentContext);
+        assert_eq!(
+            V.reset(token).await.unwrap_err().kind(),
+            ResetErrorKind::DifferentContext
+        );
     })
     .await;
 }
@@ -97,7 +123,10 @@ async fn a_token_decoded_without_an_install_is_an_orphan() {
         let bytes = payload::encode(&token).unwrap();
         let copy: Token<String> = payload::decode(&bytes).unwrap().into_orphans();
         assert_eq!(copy, token, "equal by id");
-        assert_eq!(V.reset(copy).await.unwrap_err().kind(), ResetErrorKind::DifferentContext);
+        assert_eq!(
+            V.reset(copy).await.unwrap_err().kind(),
+            ResetErrorKind::DifferentContext
+        );
         V.reset(token).await.expect("the original is untouched");
     })
     .await;
@@ -123,12 +152,22 @@ async fn a_token_passed_through_two_workers_anchors_at_the_second() {
         let kept = token.duplicate();
         let code: Result<(), u8> = dispatch(token, |token| async move {
             // On worker 1: forward the token to worker 2, which resets it.
-            dispatch(token, |token| async move { V.reset(token).await.map_err(|e| codes::of(e.kind())) }).await
+            dispatch(token, |token| async move {
+                V.reset(token).await.map_err(|e| codes::of(e.kind()))
+            })
+            .await
         })
         .await;
         assert_eq!(code, Ok(()));
-        assert_eq!(V.get().unwrap(), None, "restored to no value, through both hops");
-        assert_eq!(V.reset(kept).await.unwrap_err().kind(), ResetErrorKind::AlreadyUsed);
+        assert_eq!(
+            V.get().unwrap(),
+            None,
+            "restored to no value, through both hops"
+        );
+        assert_eq!(
+            V.reset(kept).await.unwrap_err().kind(),
+            ResetErrorKind::AlreadyUsed
+        );
     })
     .await;
 }
@@ -139,7 +178,13 @@ async fn a_context_knows_its_chain_and_a_worker_continues_it() {
     let _token = caller.scope(async { V.set("x".into()).unwrap() }).await;
     let chain = caller.chain().expect("armed by set");
     let seen = caller
-        .scope(dispatch((), |()| async { Context::current().unwrap().chain() }))
+        .scope(dispatch((), |()| async {
+            Context::current().unwrap().chain()
+        }))
         .await;
-    assert_eq!(seen, Some(chain), "R55: the worker runs under the caller's chain id");
+    assert_eq!(
+        seen,
+        Some(chain),
+        "R55: the worker runs under the caller's chain id"
+    );
 }

@@ -28,7 +28,11 @@ async fn a_token_of_another_var_is_wrong_var_and_changes_nothing() {
         let _b = B.set(2).unwrap();
         let err = B.reset(a).await.unwrap_err();
         assert_eq!(err.kind(), ResetErrorKind::WrongVar);
-        assert_eq!((A.get().unwrap(), B.get().unwrap()), (Some(1), Some(2)), "R86: nothing changed");
+        assert_eq!(
+            (A.get().unwrap(), B.get().unwrap()),
+            (Some(1), Some(2)),
+            "R86: nothing changed"
+        );
         // The token comes back intact and still works where it belongs.
         A.reset(err.into_token()).await.unwrap();
         assert_eq!(A.get().unwrap(), None);
@@ -43,11 +47,17 @@ async fn a_token_from_another_context_is_different_context() {
         let token = skein::fork(async move {
             let err = A.reset(token).await.unwrap_err();
             assert_eq!(err.kind(), ResetErrorKind::DifferentContext);
-            assert_eq!(A.get().unwrap(), Some(1), "the fork copied the value, unchanged");
+            assert_eq!(
+                A.get().unwrap(),
+                Some(1),
+                "the fork copied the value, unchanged"
+            );
             err.into_token()
         })
         .await;
-        A.reset(token).await.expect("still resettable where it was minted");
+        A.reset(token)
+            .await
+            .expect("still resettable where it was minted");
     })
     .await;
 }
@@ -59,7 +69,10 @@ async fn used_is_checked_before_wrong_var_and_wrong_var_before_context() {
         let token = A.set(1).unwrap();
         let kept = token.duplicate();
         A.reset(token).await.unwrap();
-        assert_eq!(B.reset(kept).await.unwrap_err().kind(), ResetErrorKind::AlreadyUsed);
+        assert_eq!(
+            B.reset(kept).await.unwrap_err().kind(),
+            ResetErrorKind::AlreadyUsed
+        );
 
         // Wrong var presented in a foreign context -> WrongVar.
         let token = A.set(2).unwrap();
@@ -75,7 +88,10 @@ async fn outside_any_scope_set_and_reset_fail_and_get_sees_the_default() {
     assert_eq!(D.get().unwrap(), Some(7));
     assert_eq!(A.get().unwrap(), None);
     let token = skein::scope(async { A.set(1).unwrap() }).await;
-    assert_eq!(A.reset(token).await.unwrap_err().kind(), ResetErrorKind::NoScope);
+    assert_eq!(
+        A.reset(token).await.unwrap_err().kind(),
+        ResetErrorKind::NoScope
+    );
 }
 
 #[tokio::test]
@@ -85,9 +101,17 @@ async fn each_token_restores_its_own_old_value_in_any_order() {
         let t1 = D.set(1).unwrap();
         let t2 = D.set(2).unwrap();
         D.reset(t1).await.unwrap();
-        assert_eq!(D.get().unwrap(), Some(7), "t1 restores 'no value': the default shows");
+        assert_eq!(
+            D.get().unwrap(),
+            Some(7),
+            "t1 restores 'no value': the default shows"
+        );
         D.reset(t2).await.unwrap();
-        assert_eq!(D.get().unwrap(), Some(1), "t2 restores the value it replaced");
+        assert_eq!(
+            D.get().unwrap(),
+            Some(1),
+            "t2 restores the value it replaced"
+        );
     })
     .await;
     skein::scope(async {
@@ -117,14 +141,19 @@ fn concurrent_resets_of_one_token_have_exactly_one_winner() {
     // Many handles of one token, reset from many forked tasks at once: the ledger
     // decides once. Forks are other contexts, so resets there are refused; the race
     // that matters is among handles in the minting context, run on several threads.
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
     runtime.block_on(skein::scope(async {
         let token = A.set(1).unwrap();
         let handles: Vec<_> = (0..64).map(|_| token.duplicate()).collect();
         let cx = skein::Context::current().unwrap();
         let tasks: Vec<_> = handles
             .into_iter()
-            .map(|handle| tokio::spawn(cx.scope(async move { A.reset(handle).await.map_err(|e| e.kind()) })))
+            .map(|handle| {
+                tokio::spawn(cx.scope(async move { A.reset(handle).await.map_err(|e| e.kind()) }))
+            })
             .collect();
         let mut wins = 0;
         for task in tasks {
@@ -134,6 +163,9 @@ fn concurrent_resets_of_one_token_have_exactly_one_winner() {
             }
         }
         assert_eq!(wins, 1);
-        assert_eq!(A.reset(token).await.unwrap_err().kind(), ResetErrorKind::AlreadyUsed);
+        assert_eq!(
+            A.reset(token).await.unwrap_err().kind(),
+            ResetErrorKind::AlreadyUsed
+        );
     }));
 }

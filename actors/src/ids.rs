@@ -101,12 +101,54 @@ impl TokenId {
 
 impl fmt::Debug for TokenId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TokenId({}:{})", &self.home.0.simple().to_string()[..8], self.seq)
+        write!(
+            f,
+            "TokenId({}:{})",
+            &self.home.0.simple().to_string()[..8],
+            self.seq
+        )
     }
 }
 
 impl fmt::Display for TokenId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.home.0.simple(), self.seq)
+    }
+}
+
+/// The id of one dispatch: unique across processes.
+///
+/// A random per-process prefix and a counter, so that minting one costs an atomic
+/// increment, not a trip to the system's random source.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DispatchId(Uuid);
+
+impl DispatchId {
+    /// A fresh dispatch id.
+    pub fn new() -> DispatchId {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::OnceLock;
+        static PREFIX: OnceLock<u64> = OnceLock::new();
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let prefix = *PREFIX.get_or_init(|| Uuid::new_v4().as_u64_pair().0);
+        DispatchId(Uuid::from_u64_pair(prefix, NEXT.fetch_add(1, Ordering::Relaxed)))
+    }
+}
+
+impl Default for DispatchId {
+    fn default() -> Self {
+        DispatchId::new()
+    }
+}
+
+impl fmt::Debug for DispatchId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DispatchId({})", self.0.simple())
+    }
+}
+
+impl fmt::Display for DispatchId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.simple())
     }
 }

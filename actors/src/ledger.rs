@@ -14,6 +14,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+mod actor;
+pub use actor::{LedgerActor, LedgerMsg};
+
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{LedgerId, TokenId};
@@ -76,7 +79,10 @@ struct Runs(BTreeMap<u64, u64>);
 
 impl Runs {
     fn contains(&self, seq: u64) -> bool {
-        self.0.range(..=seq).next_back().is_some_and(|(_, &end)| seq <= end)
+        self.0
+            .range(..=seq)
+            .next_back()
+            .is_some_and(|(_, &end)| seq <= end)
     }
 
     /// Inserts `seq`; returns false if it was already there.
@@ -144,7 +150,9 @@ impl Ledger {
 
     /// Whether `id` has been spent.
     pub fn is_spent(&self, id: &TokenId) -> bool {
-        self.homes.get(&id.home()).is_some_and(|runs| runs.contains(id.seq()))
+        self.homes
+            .get(&id.home())
+            .is_some_and(|runs| runs.contains(id.seq()))
     }
 
     /// Records every id of `delta` as spent; returns how many were new here.

@@ -27,7 +27,10 @@ impl VarKey {
     }
 
     /// A key from any strings.
-    pub fn new(namespace: impl Into<Cow<'static, str>>, name: impl Into<Cow<'static, str>>) -> VarKey {
+    pub fn new(
+        namespace: impl Into<Cow<'static, str>>,
+        name: impl Into<Cow<'static, str>>,
+    ) -> VarKey {
         VarKey {
             namespace: namespace.into(),
             name: name.into(),
@@ -191,8 +194,15 @@ impl TryFrom<ManifestWire> for Manifest {
                     return Err(format!("token ids of {} not strictly sorted", entry.key));
                 }
             }
-            if entry.unspent.iter().any(|id| entry.spent.binary_search(id).is_ok()) {
-                return Err(format!("a token id of {} is both spent and unspent", entry.key));
+            if entry
+                .unspent
+                .iter()
+                .any(|id| entry.spent.binary_search(id).is_ok())
+            {
+                return Err(format!(
+                    "a token id of {} is both spent and unspent",
+                    entry.key
+                ));
             }
         }
         Ok(Manifest {
@@ -218,7 +228,9 @@ impl Manifest {
             entry.spent.dedup();
             entry.unspent.sort_unstable();
             entry.unspent.dedup();
-            entry.unspent.retain(|id| entry.spent.binary_search(id).is_err());
+            entry
+                .unspent
+                .retain(|id| entry.spent.binary_search(id).is_err());
             match canonical.last_mut() {
                 Some(last) if last.key == entry.key => *last = entry,
                 _ => canonical.push(entry),

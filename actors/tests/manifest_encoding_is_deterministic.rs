@@ -7,7 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
-use skein_actors::{codec, Binding, ChainId, LedgerId, Limits, Manifest, TokenId, VarEntry, VarKey};
+use skein_actors::{
+    codec, Binding, ChainId, LedgerId, Limits, Manifest, TokenId, VarEntry, VarKey,
+};
 
 // ---- fixed ids, so that every proptest case (and its regression seed) is reproducible ----
 
@@ -135,7 +137,11 @@ fn expected_entries(state: &State) -> Vec<VarEntry> {
             binding: logical.binding.clone(),
             spent: logical.spent.iter().copied().collect(),
             // R99: an id that is spent is no longer unspent.
-            unspent: logical.unspent.difference(&logical.spent).copied().collect(),
+            unspent: logical
+                .unspent
+                .difference(&logical.spent)
+                .copied()
+                .collect(),
         })
         .filter(|e| e.binding != Binding::Unchanged || !e.spent.is_empty() || !e.unspent.is_empty())
         .collect();
@@ -160,7 +166,8 @@ proptest! {
 
         // The canonical rules, checked against an independent computation.
         prop_assert_eq!(a.chain(), state.chain);
-        prop_assert_eq!(a.entries(), expected_entries(&state).as_slice());
+        let expected = expected_entries(&state);
+        prop_assert_eq!(a.entries(), expected.as_slice());
         prop_assert_eq!(a.is_empty(), a.entries().is_empty());
 
         // Round trip: decode gives the same manifest, and re-encoding gives the same bytes.
@@ -198,7 +205,10 @@ fn an_id_both_spent_and_unspent_ends_up_only_spent() {
     // Survives the wire: the decoder would refuse the overlap, so this also shows the
     // encoder never produces it.
     let bytes = manifest.encode().unwrap();
-    assert_eq!(Manifest::decode(&bytes, &Limits::default()).unwrap(), manifest);
+    assert_eq!(
+        Manifest::decode(&bytes, &Limits::default()).unwrap(),
+        manifest
+    );
 }
 
 #[test]

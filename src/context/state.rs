@@ -10,7 +10,7 @@ use skein_actors::{Binding, Blob, ChainId, Manifest, TokenId, VarEntry, VarKey};
 use super::install::{EntryWarning, InstallError, InstallMode};
 use super::registry;
 use super::token::TokenCell;
-use crate::home_ledger::home;
+use skein_actors::home;
 
 /// A bound slot: a value, or "reset to no value" pending (reference R54 `resets`).
 #[derive(Clone, Debug)]
@@ -153,7 +153,9 @@ impl ContextState {
     /// Whether an arriving token may be anchored here: its id is unspent in this
     /// context after the carrying frame was installed (reference R90–R91).
     pub(crate) fn lists_unspent(&self, key: &VarKey, id: &TokenId) -> bool {
-        self.unspent.get(key).is_some_and(|ids| ids.contains_key(id))
+        self.unspent
+            .get(key)
+            .is_some_and(|ids| ids.contains_key(id))
     }
 
     /// The manifest of this context (reference R61–R62). With `drain`, the spends are
@@ -235,7 +237,8 @@ impl ContextState {
             let bad = warnings.iter().any(|w| w.key == entry.key);
             match &entry.binding {
                 Binding::Value(value) if !bad => {
-                    self.bindings.insert(entry.key.clone(), Slot::Value(value.clone()));
+                    self.bindings
+                        .insert(entry.key.clone(), Slot::Value(value.clone()));
                 }
                 Binding::NoValue => {
                     self.bindings.insert(entry.key.clone(), Slot::NoValue);

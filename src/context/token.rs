@@ -246,7 +246,11 @@ impl<T> fmt::Debug for ResetError<T> {
 
 impl<T> fmt::Display for ResetError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (var {}, token {})", self.kind, self.token.cell.key, self.token.cell.id)
+        write!(
+            f,
+            "{} (var {}, token {})",
+            self.kind, self.token.cell.key, self.token.cell.id
+        )
     }
 }
 

@@ -12,7 +12,7 @@ use super::registry::{self, CollisionError};
 use super::state::Slot;
 use super::token::{ResetError, ResetErrorKind, Token, TokenCell};
 use super::Context;
-use crate::home_ledger::home;
+use skein_actors::home;
 
 /// A context variable: a typed value that travels with every dispatch.
 ///
@@ -187,7 +187,12 @@ impl<T: Serialize + DeserializeOwned + 'static> ContextVar<T> {
             Some(Slot::Value(old)) => Some(old.clone()),
             Some(Slot::NoValue) | None => None,
         };
-        let cell = Arc::new(TokenCell::new(home().mint(), self.key.clone(), old, state.id()));
+        let cell = Arc::new(TokenCell::new(
+            home().mint(),
+            self.key.clone(),
+            old,
+            state.id(),
+        ));
         state.set(self.key.clone(), Blob::from(bytes), &cell);
         Ok(Token::from_cell(cell))
     }

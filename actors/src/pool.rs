@@ -1,0 +1,316 @@
+//! The Pool supervisor: starts the workers, restarts a dead one with bounded
+//! intensity and backoff, and reports every change as a [`SupervisionEvent`].
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent as RactorEvent};
+use tokio::sync::broadcast;
+
+use crate::ledger::{LedgerActor, LedgerMsg};
+use crate::worker::{Admission, Executor, Worker, WorkerArgs, WorkerMsg};
+
+/// How the supervisor restarts workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RestartPolicy {
+    /// More than this many restarts within [`within`](RestartPolicy::within) and the
+    /// pool gives up: it reports [`SupervisionEvent::PoolFailed`] and stops.
+    pub max_restarts: usize,
+    /// The window of the restart count.
+    pub within: Duration,
+    /// The wait before the first restart of a slot; it doubles with each restart of
+    /// that slot inside the window.
+    pub backoff: Duration,
+    /// The longest wait.
+    pub max_backoff: Duration,
+}
+
+impl RestartPolicy {
+    /// A policy allowing `max_restarts` within `within`, with the default backoff.
+    pub fn new(max_restarts: usize, within: Duration) -> RestartPolicy {
+        RestartPolicy {
+            max_restarts,
+            within,
+            ..RestartPolicy::default()
+        }
+    }
+
+    /// The same policy with another backoff (first wait, and the longest).
+    pub fn with_backoff(self, backoff: Duration, max_backoff: Duration) -> RestartPolicy {
+        RestartPolicy {
+            backoff,
+            max_backoff,
+            ..self
+        }
+    }
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        RestartPolicy {
+            max_restarts: 10,
+            within: Duration::from_secs(5),
+            backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What the supervisor reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SupervisionEvent {
+    /// A worker started in its slot (at pool start, or after a restart).
+    WorkerStarted {
+        /// The slot.
+        worker: usize,
+    },
+    /// A worker died; its in-flight dispatches were answered `WorkerCrashed`.
+    WorkerFailed {
+        /// The slot.
+        worker: usize,
+        /// Why it died.
+        reason: String,
+    },
+    /// A dead worker was replaced.
+    WorkerRestarted {
+        /// The slot.
+        worker: usize,
+        /// How many restarts of any slot fall inside the policy's window, this one
+        /// included.
+        restarts_in_window: usize,
+    },
+    /// Restarts exceeded the policy: the pool stopped and refuses new dispatches.
+    PoolFailed {
+        /// What tipped it over.
+        reason: String,
+    },
+}
+
+/// The live workers, shared by the supervisor (which writes) and the pool handles
+/// (which read, to route dispatches).
+#[derive(Debug)]
+pub struct WorkerSlots {
+    slots: RwLock<Vec<Option<ActorRef<WorkerMsg>>>>,
+    next: AtomicUsize,
+    failed: AtomicBool,
+}
+
+impl WorkerSlots {
+    /// `n` empty slots.
+    pub fn new(n: usize) -> WorkerSlots {
+        WorkerSlots {
+            slots: RwLock::new(vec![None; n]),
+            next: AtomicUsize::new(0),
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<Option<ActorRef<WorkerMsg>>>> {
+        self.slots.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Option<ActorRef<WorkerMsg>>>> {
+        self.slots.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The next live worker, round robin; `None` if every slot is empty.
+    pub fn pick(&self) -> Option<ActorRef<WorkerMsg>> {
+        let slots = self.read();
+        let n = slots.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..n).find_map(|i| slots[(start + i) % n].clone())
+    }
+
+    /// The live workers, by slot.
+    pub fn live(&self) -> Vec<Option<ActorRef<WorkerMsg>>> {
+        self.read().clone()
+    }
+
+    /// Whether the pool gave up (restart intensity exceeded).
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+}
+
+/// Messages of the supervisor.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PoolMsg {
+    /// Start a worker in an empty slot (sent to itself after a backoff).
+    Restart(usize),
+}
+
+/// The Pool supervisor actor.
+#[derive(Debug, Default)]
+pub struct PoolSupervisor;
+
+/// What the supervisor starts with.
+pub struct PoolArgs {
+    /// Runs the routines, shared by every worker.
+    pub executor: Arc<dyn Executor>,
+    /// Each worker's admission limits.
+    pub admission: Admission,
+    /// The restart policy.
+    pub policy: RestartPolicy,
+    /// The slots the supervisor keeps current.
+    pub slots: Arc<WorkerSlots>,
+    /// Where events go.
+    pub events: broadcast::Sender<SupervisionEvent>,
+}
+
+impl std::fmt::Debug for PoolArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolArgs")
+            .field("admission", &self.admission)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The supervisor's state.
+pub struct PoolState {
+    args: PoolArgs,
+    restarts: VecDeque<Instant>,
+    slot_restarts: Vec<u32>,
+    ledger: Option<ActorRef<LedgerMsg>>,
+}
+
+impl std::fmt::Debug for PoolState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolState").field("restarts", &self.restarts.len()).finish_non_exhaustive()
+    }
+}
+
+impl PoolState {
+    fn emit(&self, event: SupervisionEvent) {
+        tracing::debug!(?event, "pool supervision");
+        // No subscriber is fine: events are for whoever listens.
+        let _ = self.args.events.send(event);
+    }
+
+    async fn start_worker(&mut self, slot: usize, myself: &ActorRef<PoolMsg>) -> Result<(), ActorProcessingErr> {
+        let args = WorkerArgs {
+            executor: self.args.executor.clone(),
+            admission: self.args.admission,
+        };
+        let (worker, _) = Actor::spawn_linked(None, Worker, args, myself.get_cell()).await?;
+        self.args.slots.write()[slot] = Some(worker);
+        self.emit(SupervisionEvent::WorkerStarted { worker: slot });
+        Ok(())
+    }
+
+    fn slot_of(&self, cell: &ActorCell) -> Option<usize> {
+        self.args
+            .slots
+            .read()
+            .iter()
+            .position(|slot| slot.as_ref().is_some_and(|w| w.get_id() == cell.get_id()))
+    }
+
+    /// The ledger actor this pool started.
+    pub fn ledger(&self) -> Option<&ActorRef<LedgerMsg>> {
+        self.ledger.as_ref()
+    }
+}
+
+impl Actor for PoolSupervisor {
+    type Msg = PoolMsg;
+    type State = PoolState;
+    type Arguments = PoolArgs;
+
+    async fn pre_start(&self, myself: ActorRef<PoolMsg>, args: PoolArgs) -> Result<PoolState, ActorProcessingErr> {
+        let n = args.slots.read().len();
+        let (ledger, _) = Actor::spawn_linked(None, LedgerActor, (), myself.get_cell()).await?;
+        let mut state = PoolState {
+            args,
+            restarts: VecDeque::new(),
+            slot_restarts: vec![0; n],
+            ledger: Some(ledger),
+        };
+        for slot in 0..n {
+            state.start_worker(slot, &myself).await?;
+        }
+        Ok(state)
+    }
+
+    async fn handle(&self, myself: ActorRef<PoolMsg>, message: PoolMsg, state: &mut PoolState) -> Result<(), ActorProcessingErr> {
+        match message {
+            PoolMsg::Restart(slot) => {
+                if state.args.slots.read()[slot].is_none() {
+                    state.start_worker(slot, &myself).await?;
+                    state.emit(SupervisionEvent::WorkerRestarted {
+                        worker: slot,
+                        restarts_in_window: state.restarts.len(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(&self, myself: ActorRef<PoolMsg>, event: RactorEvent, state: &mut PoolState) -> Result<(), ActorProcessingErr> {
+        let (cell, reason) = match event {
+            RactorEvent::ActorFailed(cell, err) => (cell, err.to_string()),
+            RactorEvent::ActorTerminated(cell, _, reason) => (cell, reason.unwrap_or_else(|| "stopped".to_string())),
+            _ => return Ok(()),
+        };
+        if state.ledger.as_ref().is_some_and(|l| l.get_id() == cell.get_id()) {
+            // The ledger actor holds no state of its own; start another.
+            let (ledger, _) = Actor::spawn_linked(None, LedgerActor, (), myself.get_cell()).await?;
+            state.ledger = Some(ledger);
+            return Ok(());
+        }
+        let Some(slot) = state.slot_of(&cell) else {
+            return Ok(());
+        };
+        state.args.slots.write()[slot] = None;
+        state.emit(SupervisionEvent::WorkerFailed { worker: slot, reason: reason.clone() });
+
+        let now = Instant::now();
+        let window = state.args.policy.within;
+        while state.restarts.front().is_some_and(|t| now.duration_since(*t) > window) {
+            state.restarts.pop_front();
+        }
+        if state.restarts.is_empty() {
+            state.slot_restarts.iter_mut().for_each(|n| *n = 0);
+        }
+        if state.restarts.len() >= state.args.policy.max_restarts {
+            let reason = format!(
+                "worker {slot} died ({reason}) after {} restarts within {:?}",
+                state.restarts.len(),
+                window
+            );
+            tracing::error!(%reason, "skein pool failed: restart intensity exceeded");
+            state.args.slots.failed.store(true, Ordering::Release);
+            state.emit(SupervisionEvent::PoolFailed { reason: reason.clone() });
+            myself.stop(Some(reason));
+            return Ok(());
+        }
+        state.restarts.push_back(now);
+        let attempt = state.slot_restarts[slot];
+        state.slot_restarts[slot] += 1;
+        let policy = state.args.policy;
+        let backoff = policy
+            .backoff
+            .saturating_mul(1u32.checked_shl(attempt).unwrap_or(u32::MAX))
+            .min(policy.max_backoff);
+        if backoff.is_zero() {
+            myself.send_message(PoolMsg::Restart(slot))?;
+        } else {
+            myself.send_after(backoff, move || PoolMsg::Restart(slot));
+        }
+        Ok(())
+    }
+
+    async fn post_stop(&self, myself: ActorRef<PoolMsg>, state: &mut PoolState) -> Result<(), ActorProcessingErr> {
+        state.args.slots.write().iter_mut().for_each(|slot| *slot = None);
+        // Children outlive a stopped supervisor unless told: stop them, so their
+        // in-flight dispatches are answered `Cancelled`.
+        myself.stop_children(Some("pool stopped".to_string()));
+        Ok(())
+    }
+}
