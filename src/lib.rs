@@ -35,7 +35,7 @@ mod routine;
 pub use skein_actors as actors;
 
 pub use error::DispatchError;
-pub use pool::{call, BuildError, Events, Pool, PoolBuilder, RoutineStream};
+pub use pool::{call, decode_reply, request, BuildError, Events, Pool, PoolBuilder, RoutineStream};
 pub use routine::{Never, Routine, StreamRoutine};
 pub use skein_actors::{RestartPolicy, SupervisionEvent};
 

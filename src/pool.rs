@@ -299,6 +299,31 @@ pub async fn call<R: Routine>(args: R::Args) -> Result<R::Output, DispatchError<
     shared.call::<R>(args, shared.timeout, Some(frame.id)).await
 }
 
+/// Builds the [`Request`] for a direct dispatch of `R`: the args encoded and the
+/// current context snapshotted, exactly as [`Pool::call`] would. Send it inside a
+/// [`WorkerMsg::Dispatch`] to any worker, and read the answer with [`decode_reply`].
+///
+/// # Errors
+///
+/// [`DispatchError::Encode`] if the args do not encode.
+pub fn request<R: Routine>(args: R::Args) -> Result<Request, DispatchError<R::Error>> {
+    prepare(R::NAME, &args, Context::current().as_ref(), None, None)
+}
+
+/// Reads the [`Reply`] of a direct dispatch of `R`: records its spends, merges its
+/// context into the current one (when there is one), and decodes the output or the
+/// routine's own error.
+///
+/// # Errors
+///
+/// The [`DispatchError`] the reply carries, or [`DispatchError::BadFrame`] if it does
+/// not decode as `R`'s output or error.
+pub fn decode_reply<R: Routine>(reply: Reply) -> Result<R::Output, DispatchError<R::Error>> {
+    let mode = InstallMode::default();
+    finish::<R::Output, R::Error>(Context::current().as_ref(), reply, mode)?
+        .ok_or_else(|| DispatchError::BadFrame("a call was answered as a finished stream".into()))
+}
+
 /// Why a dispatch could not be handed to a worker.
 enum Refused {
     PoolFailed,
