@@ -1,0 +1,396 @@
+//! skein's benchmark, with wool's case names, beside baselines from the same run.
+//!
+//!     cargo run --release --example bench -- [--quick] [--mode local|process|all] [--pin]
+//!
+//! Prints one JSON line per case: `case`, `mode`, `p50_us`, `p99_us`, `per_s`, plus
+//! case-specific fields. Every figure is meant to be read as a ratio against the
+//! baseline printed in the same run (`baseline_ractor_call` for the local pool).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::stream::FuturesUnordered;
+use futures::StreamExt;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use skein::actors::{Ledger, LedgerId, TokenId};
+use skein::{ContextVar, Never, Pool, Routine, StreamRoutine};
+
+/// Counts live heap bytes, for the ledger memory case. A global allocator is the only
+/// way to see what a data structure really holds; it forwards to the system allocator.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call forwards to `System` with the caller's own layout and pointer.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size, Ordering::Relaxed);
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+struct Add;
+impl Routine for Add {
+    const NAME: &'static str = "bench.add";
+    type Args = (i64, i64);
+    type Output = i64;
+    type Error = Never;
+    async fn run((x, y): (i64, i64)) -> Result<i64, Never> {
+        Ok(x + y)
+    }
+}
+
+struct NestedAdd;
+impl Routine for NestedAdd {
+    const NAME: &'static str = "bench.nested_add";
+    type Args = (i64, i64);
+    type Output = i64;
+    type Error = String;
+    async fn run(args: (i64, i64)) -> Result<i64, String> {
+        skein::call::<Add>(args).await.map_err(|e| e.to_string())
+    }
+}
+
+const TENANT_VALUE: &str = "tenant-acme-0001";
+static TENANT: ContextVar<String> = ContextVar::with_default("woolbench", "tenant", || "none".into());
+static COUNTER: ContextVar<i64> = ContextVar::with_default("woolbench", "counter", || -1);
+
+struct AddReadCtx;
+impl Routine for AddReadCtx {
+    const NAME: &'static str = "bench.add_read_ctx";
+    type Args = (i64, i64);
+    type Output = i64;
+    type Error = String;
+    async fn run((x, y): (i64, i64)) -> Result<i64, String> {
+        match TENANT.get() {
+            Ok(Some(tenant)) if tenant == TENANT_VALUE => Ok(x + y),
+            other => Err(format!("context not propagated: {other:?}")),
+        }
+    }
+}
+
+struct AddSetCtx;
+impl Routine for AddSetCtx {
+    const NAME: &'static str = "bench.add_set_ctx";
+    type Args = (i64, i64);
+    type Output = i64;
+    type Error = String;
+    async fn run((x, y): (i64, i64)) -> Result<i64, String> {
+        let _ = COUNTER.set(x).map_err(|e| e.to_string())?;
+        Ok(x + y)
+    }
+}
+
+struct Count;
+impl StreamRoutine for Count {
+    const NAME: &'static str = "bench.stream";
+    type Args = u64;
+    type Item = u64;
+    type Error = Never;
+    fn run(n: u64) -> impl futures::Stream<Item = Result<u64, Never>> + Send + 'static {
+        futures::stream::iter((0..n).map(Ok))
+    }
+}
+
+/// The baseline: a bare ractor actor answering a `call`.
+struct Echo;
+impl Actor for Echo {
+    type Msg = (i64, RpcReplyPort<i64>);
+    type State = ();
+    type Arguments = ();
+    async fn pre_start(&self, _: ActorRef<Self::Msg>, _: ()) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+    async fn handle(&self, _: ActorRef<Self::Msg>, (x, reply): Self::Msg, _: &mut ()) -> Result<(), ActorProcessingErr> {
+        let _ = reply.send(x + 1);
+        Ok(())
+    }
+}
+
+struct Config {
+    quick: bool,
+    mode: String,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e6
+}
+
+fn report(case: &str, mode: &str, mut latencies: Vec<Duration>, count: usize, wall: Duration, extra: &str) {
+    latencies.sort_unstable();
+    println!(
+        "{{\"case\": \"{case}\", \"mode\": \"{mode}\", \"p50_us\": {:.3}, \"p99_us\": {:.3}, \"per_s\": {:.0}{extra}}}",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        count as f64 / wall.as_secs_f64()
+    );
+}
+
+/// Times `n` sequential runs of `op`.
+async fn sequential<F, Fut>(n: usize, mut op: F) -> (Vec<Duration>, Duration)
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut latencies = Vec::with_capacity(n);
+    let start = Instant::now();
+    for i in 0..n {
+        let t = Instant::now();
+        op(i).await;
+        latencies.push(t.elapsed());
+    }
+    (latencies, start.elapsed())
+}
+
+/// Keeps 64 runs of `op` in flight until `n` are done; latency is per run.
+async fn in_flight_64<F, Fut>(n: usize, mut op: F) -> (Vec<Duration>, Duration)
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut latencies = Vec::with_capacity(n);
+    let mut running = FuturesUnordered::new();
+    let start = Instant::now();
+    let mut next = 0;
+    while latencies.len() < n {
+        while running.len() < 64 && next < n {
+            let fut = op(next);
+            running.push(async move {
+                let t = Instant::now();
+                fut.await;
+                t.elapsed()
+            });
+            next += 1;
+        }
+        if let Some(latency) = running.next().await {
+            latencies.push(latency);
+        }
+    }
+    (latencies, start.elapsed())
+}
+
+async fn local(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    let mode = "local";
+    let n = if config.quick { 20_000 } else { 200_000 };
+
+    let (echo, _) = Actor::spawn(None, Echo, ()).await?;
+    let (lat, wall) = sequential(n, |i| {
+        let echo = echo.clone();
+        async move {
+            let _ = ractor::call!(echo, |reply| (i as i64, reply));
+        }
+    })
+    .await;
+    report("baseline_ractor_call", mode, lat, n, wall, "");
+    let (lat, wall) = in_flight_64(n, |i| {
+        let echo = echo.clone();
+        async move {
+            let _ = ractor::call!(echo, |reply| (i as i64, reply));
+        }
+    })
+    .await;
+    report("baseline_ractor_call_conc64", mode, lat, n, wall, "");
+
+    let pool = Pool::builder()
+        .workers(2)
+        .routine::<Add>()
+        .routine::<NestedAdd>()
+        .routine::<AddReadCtx>()
+        .routine::<AddSetCtx>()
+        .stream_routine::<Count>()
+        .build()
+        .await?;
+
+    let (lat, wall) = sequential(n, |i| {
+        let pool = pool.clone();
+        async move {
+            pool.call::<Add>((i as i64, 1)).await.expect("add");
+        }
+    })
+    .await;
+    report("seq_add", mode, lat, n, wall, "");
+
+    let (lat, wall) = in_flight_64(n, |i| {
+        let pool = pool.clone();
+        async move {
+            pool.call::<Add>((i as i64, 1)).await.expect("add");
+        }
+    })
+    .await;
+    report("conc64_add", mode, lat, n, wall, "");
+
+    let (lat, wall) = sequential(n / 2, |i| {
+        let pool = pool.clone();
+        async move {
+            pool.call::<NestedAdd>((i as i64, 1)).await.expect("nested add");
+        }
+    })
+    .await;
+    report("nested_add", mode, lat, n / 2, wall, "");
+
+    // Stream: latency is the gap between consecutive items; per_s is items/s over
+    // the whole stream, dispatch included.
+    let streams = if config.quick { 10 } else { 50 };
+    let mut gaps = Vec::new();
+    let start = Instant::now();
+    for _ in 0..streams {
+        let mut items = pool.stream::<Count>(1_000);
+        let mut last = Instant::now();
+        while let Some(item) = items.next().await {
+            item.expect("item");
+            gaps.push(last.elapsed());
+            last = Instant::now();
+        }
+    }
+    report("stream_1000", mode, gaps, streams * 1_000, start.elapsed(), "");
+
+    // Context cases: the caller has set a var, so a manifest rides every frame.
+    let (lat, wall) = pool
+        .scope(async {
+            let _token = TENANT.set(TENANT_VALUE.to_string()).expect("set");
+            sequential(n, |i| {
+                let pool = pool.clone();
+                async move {
+                    pool.call::<AddReadCtx>((i as i64, 1)).await.expect("ctx");
+                }
+            })
+            .await
+        })
+        .await;
+    report("seq_ctx", mode, lat, n, wall, "");
+    let (lat, wall) = pool
+        .scope(async {
+            let _token = TENANT.set(TENANT_VALUE.to_string()).expect("set");
+            in_flight_64(n, |i| {
+                let pool = pool.clone();
+                async move {
+                    pool.call::<AddReadCtx>((i as i64, 1)).await.expect("ctx");
+                }
+            })
+            .await
+        })
+        .await;
+    report("conc64_ctx", mode, lat, n, wall, "");
+
+    // Merge cases: the routine sets a var that merges back into the caller.
+    let (lat, wall) = pool
+        .scope(async {
+            let out = sequential(n, |i| {
+                let pool = pool.clone();
+                async move {
+                    pool.call::<AddSetCtx>((i as i64, 1)).await.expect("merge");
+                    assert_eq!(COUNTER.get().expect("get"), Some(i as i64), "merge-back");
+                }
+            })
+            .await;
+            out
+        })
+        .await;
+    report("seq_merge", mode, lat, n, wall, "");
+    let (lat, wall) = sequential(n, |i| {
+        let pool = pool.clone();
+        skein::scope(async move {
+            pool.call::<AddSetCtx>((i as i64, 1)).await.expect("merge");
+            assert_eq!(COUNTER.get().expect("get"), Some(i as i64), "merge-back");
+        })
+    })
+    .await;
+    report("seq_merge_fresh", mode, lat, n, wall, "");
+    let (lat, wall) = in_flight_64(n, |i| {
+        let pool = pool.clone();
+        // Each concurrent call runs in its own fork, as wool's gather forks tasks.
+        skein::fork(async move {
+            pool.call::<AddSetCtx>((i as i64, 1)).await.expect("merge");
+        })
+    })
+    .await;
+    report("conc64_merge", mode, lat, n, wall, "");
+
+    // Growth: one chain, 100,000 merging calls; p50 of the last 1,000 over the first.
+    let (lat, _) = pool
+        .scope(async {
+            sequential(100_000, |i| {
+                let pool = pool.clone();
+                async move {
+                    pool.call::<AddSetCtx>((i as i64, 1)).await.expect("merge");
+                }
+            })
+            .await
+        })
+        .await;
+    let mut first: Vec<Duration> = lat[..1_000].to_vec();
+    let mut last: Vec<Duration> = lat[lat.len() - 1_000..].to_vec();
+    first.sort_unstable();
+    last.sort_unstable();
+    let (p_first, p_last) = (percentile(&first, 0.5), percentile(&last, 0.5));
+    println!(
+        "{{\"case\": \"merge_growth\", \"mode\": \"{mode}\", \"p50_first_1k_us\": {p_first:.3}, \"p50_last_1k_us\": {p_last:.3}, \"ratio\": {:.3}}}",
+        p_last / p_first
+    );
+    Ok(())
+}
+
+fn ledger_memory() {
+    let before = LIVE.load(Ordering::Relaxed);
+    let mut ledger = Ledger::new();
+    let home = LedgerId::new();
+    // The worst case for the run-length scheme: every other id spent.
+    for seq in 0..1_000_000u64 {
+        ledger.spend(TokenId::new(home, seq * 2));
+    }
+    let bytes = LIVE.load(Ordering::Relaxed) - before;
+    println!(
+        "{{\"case\": \"ledger_1m_spent\", \"mode\": \"any\", \"bytes\": {bytes}, \"runs\": {}, \"order\": \"every other id (worst case)\"}}",
+        ledger.runs()
+    );
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let config = Config {
+        quick: args.iter().any(|a| a == "--quick"),
+        mode: value("--mode").unwrap_or_else(|| "local".into()),
+    };
+    if args.iter().any(|a| a == "--pin") && std::env::var_os("SKEIN_BENCH_PINNED").is_none() {
+        // Re-run the same command on CPU 0 only.
+        let status = std::process::Command::new("taskset")
+            .args(["-c", "0"])
+            .arg(std::env::current_exe()?)
+            .args(&args)
+            .env("SKEIN_BENCH_PINNED", "1")
+            .status()?;
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let mode = config.mode.clone();
+    match mode.as_str() {
+        // Run the cases on a runtime worker thread: a `block_on` thread would add a
+        // cross-thread wake-up to every call, baseline included.
+        "local" | "all" => runtime.block_on(async move { tokio::spawn(async move { local(&config).await.map_err(|e| e.to_string()) }).await })??,
+        "process" => {}
+        other => return Err(format!("unknown mode {other:?}: use local, process or all").into()),
+    }
+    if mode != "local" {
+        eprintln!("mode process: worker processes are not built yet (issue 4); skipped");
+    }
+    ledger_memory();
+    Ok(())
+}
