@@ -65,7 +65,8 @@ impl Routine for NestedAdd {
 }
 
 const TENANT_VALUE: &str = "tenant-acme-0001";
-static TENANT: ContextVar<String> = ContextVar::with_default("woolbench", "tenant", || "none".into());
+static TENANT: ContextVar<String> =
+    ContextVar::with_default("woolbench", "tenant", || "none".into());
 static COUNTER: ContextVar<i64> = ContextVar::with_default("woolbench", "counter", || -1);
 
 struct AddReadCtx;
@@ -114,7 +115,12 @@ impl Actor for Echo {
     async fn pre_start(&self, _: ActorRef<Self::Msg>, _: ()) -> Result<(), ActorProcessingErr> {
         Ok(())
     }
-    async fn handle(&self, _: ActorRef<Self::Msg>, (x, reply): Self::Msg, _: &mut ()) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _: ActorRef<Self::Msg>,
+        (x, reply): Self::Msg,
+        _: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
         let _ = reply.send(x + 1);
         Ok(())
     }
@@ -123,6 +129,16 @@ impl Actor for Echo {
 struct Config {
     quick: bool,
     mode: String,
+    /// Run only the cases whose name contains this (for profiling one case).
+    only: Option<String>,
+}
+
+impl Config {
+    fn wants(&self, case: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| case.contains(only.as_str()))
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -133,7 +149,14 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1e6
 }
 
-fn report(case: &str, mode: &str, mut latencies: Vec<Duration>, count: usize, wall: Duration, extra: &str) {
+fn report(
+    case: &str,
+    mode: &str,
+    mut latencies: Vec<Duration>,
+    count: usize,
+    wall: Duration,
+    extra: &str,
+) {
     latencies.sort_unstable();
     println!(
         "{{\"case\": \"{case}\", \"mode\": \"{mode}\", \"p50_us\": {:.3}, \"p99_us\": {:.3}, \"per_s\": {:.0}{extra}}}",
@@ -218,132 +241,155 @@ async fn local(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
         .build()
         .await?;
 
-    let (lat, wall) = sequential(n, |i| {
-        let pool = pool.clone();
-        async move {
-            pool.call::<Add>((i as i64, 1)).await.expect("add");
-        }
-    })
-    .await;
-    report("seq_add", mode, lat, n, wall, "");
-
-    let (lat, wall) = in_flight_64(n, |i| {
-        let pool = pool.clone();
-        async move {
-            pool.call::<Add>((i as i64, 1)).await.expect("add");
-        }
-    })
-    .await;
-    report("conc64_add", mode, lat, n, wall, "");
-
-    let (lat, wall) = sequential(n / 2, |i| {
-        let pool = pool.clone();
-        async move {
-            pool.call::<NestedAdd>((i as i64, 1)).await.expect("nested add");
-        }
-    })
-    .await;
-    report("nested_add", mode, lat, n / 2, wall, "");
-
-    // Stream: latency is the gap between consecutive items; per_s is items/s over
-    // the whole stream, dispatch included.
-    let streams = if config.quick { 10 } else { 50 };
-    let mut gaps = Vec::new();
-    let start = Instant::now();
-    for _ in 0..streams {
-        let mut items = pool.stream::<Count>(1_000);
-        let mut last = Instant::now();
-        while let Some(item) = items.next().await {
-            item.expect("item");
-            gaps.push(last.elapsed());
-            last = Instant::now();
-        }
+    if config.wants("seq_add") {
+        let (lat, wall) = sequential(n, |i| {
+            let pool = pool.clone();
+            async move {
+                pool.call::<Add>((i as i64, 1)).await.expect("add");
+            }
+        })
+        .await;
+        report("seq_add", mode, lat, n, wall, "");
     }
-    report("stream_1000", mode, gaps, streams * 1_000, start.elapsed(), "");
 
-    // Context cases: the caller has set a var, so a manifest rides every frame.
-    let (lat, wall) = pool
-        .scope(async {
-            let _token = TENANT.set(TENANT_VALUE.to_string()).expect("set");
-            sequential(n, |i| {
-                let pool = pool.clone();
-                async move {
-                    pool.call::<AddReadCtx>((i as i64, 1)).await.expect("ctx");
-                }
-            })
-            .await
+    if config.wants("conc64_add") {
+        let (lat, wall) = in_flight_64(n, |i| {
+            let pool = pool.clone();
+            async move {
+                pool.call::<Add>((i as i64, 1)).await.expect("add");
+            }
         })
         .await;
-    report("seq_ctx", mode, lat, n, wall, "");
-    let (lat, wall) = pool
-        .scope(async {
-            let _token = TENANT.set(TENANT_VALUE.to_string()).expect("set");
-            in_flight_64(n, |i| {
-                let pool = pool.clone();
-                async move {
-                    pool.call::<AddReadCtx>((i as i64, 1)).await.expect("ctx");
-                }
-            })
-            .await
+        report("conc64_add", mode, lat, n, wall, "");
+    }
+
+    if config.wants("nested_add") {
+        let (lat, wall) = sequential(n / 2, |i| {
+            let pool = pool.clone();
+            async move {
+                pool.call::<NestedAdd>((i as i64, 1))
+                    .await
+                    .expect("nested add");
+            }
         })
         .await;
-    report("conc64_ctx", mode, lat, n, wall, "");
+        report("nested_add", mode, lat, n / 2, wall, "");
+    }
 
-    // Merge cases: the routine sets a var that merges back into the caller.
-    let (lat, wall) = pool
-        .scope(async {
-            let out = sequential(n, |i| {
-                let pool = pool.clone();
-                async move {
-                    pool.call::<AddSetCtx>((i as i64, 1)).await.expect("merge");
-                    assert_eq!(COUNTER.get().expect("get"), Some(i as i64), "merge-back");
-                }
+    if config.wants("stream_1000") {
+        // Stream: latency is the gap between consecutive items; per_s is items/s over
+        // the whole stream, dispatch included.
+        let streams = if config.quick { 10 } else { 50 };
+        let mut gaps = Vec::new();
+        let start = Instant::now();
+        for _ in 0..streams {
+            let mut items = pool.stream::<Count>(1_000);
+            let mut last = Instant::now();
+            while let Some(item) = items.next().await {
+                item.expect("item");
+                gaps.push(last.elapsed());
+                last = Instant::now();
+            }
+        }
+        report(
+            "stream_1000",
+            mode,
+            gaps,
+            streams * 1_000,
+            start.elapsed(),
+            "",
+        );
+    }
+
+    if config.wants("seq_ctx") {
+        // Context cases: the caller has set a var, so a manifest rides every frame.
+        let (lat, wall) = pool
+            .scope(async {
+                let _token = TENANT.set(TENANT_VALUE.to_string()).expect("set");
+                sequential(n, |i| {
+                    let pool = pool.clone();
+                    async move {
+                        pool.call::<AddReadCtx>((i as i64, 1)).await.expect("ctx");
+                    }
+                })
+                .await
             })
             .await;
-            out
-        })
-        .await;
-    report("seq_merge", mode, lat, n, wall, "");
-    let (lat, wall) = sequential(n, |i| {
-        let pool = pool.clone();
-        skein::scope(async move {
-            pool.call::<AddSetCtx>((i as i64, 1)).await.expect("merge");
-            assert_eq!(COUNTER.get().expect("get"), Some(i as i64), "merge-back");
-        })
-    })
-    .await;
-    report("seq_merge_fresh", mode, lat, n, wall, "");
-    let (lat, wall) = in_flight_64(n, |i| {
-        let pool = pool.clone();
-        // Each concurrent call runs in its own fork, as wool's gather forks tasks.
-        skein::fork(async move {
-            pool.call::<AddSetCtx>((i as i64, 1)).await.expect("merge");
-        })
-    })
-    .await;
-    report("conc64_merge", mode, lat, n, wall, "");
-
-    // Growth: one chain, 100,000 merging calls; p50 of the last 1,000 over the first.
-    let (lat, _) = pool
-        .scope(async {
-            sequential(100_000, |i| {
-                let pool = pool.clone();
-                async move {
-                    pool.call::<AddSetCtx>((i as i64, 1)).await.expect("merge");
-                }
+        report("seq_ctx", mode, lat, n, wall, "");
+        let (lat, wall) = pool
+            .scope(async {
+                let _token = TENANT.set(TENANT_VALUE.to_string()).expect("set");
+                in_flight_64(n, |i| {
+                    let pool = pool.clone();
+                    async move {
+                        pool.call::<AddReadCtx>((i as i64, 1)).await.expect("ctx");
+                    }
+                })
+                .await
             })
-            .await
+            .await;
+        report("conc64_ctx", mode, lat, n, wall, "");
+    }
+
+    if config.wants("seq_merge") {
+        // Merge cases: the routine sets a var that merges back into the caller.
+        let (lat, wall) = pool
+            .scope(async {
+                let out = sequential(n, |i| {
+                    let pool = pool.clone();
+                    async move {
+                        pool.call::<AddSetCtx>((i as i64, 1)).await.expect("merge");
+                        assert_eq!(COUNTER.get().expect("get"), Some(i as i64), "merge-back");
+                    }
+                })
+                .await;
+                out
+            })
+            .await;
+        report("seq_merge", mode, lat, n, wall, "");
+        let (lat, wall) = sequential(n, |i| {
+            let pool = pool.clone();
+            skein::scope(async move {
+                pool.call::<AddSetCtx>((i as i64, 1)).await.expect("merge");
+                assert_eq!(COUNTER.get().expect("get"), Some(i as i64), "merge-back");
+            })
         })
         .await;
-    let mut first: Vec<Duration> = lat[..1_000].to_vec();
-    let mut last: Vec<Duration> = lat[lat.len() - 1_000..].to_vec();
-    first.sort_unstable();
-    last.sort_unstable();
-    let (p_first, p_last) = (percentile(&first, 0.5), percentile(&last, 0.5));
-    println!(
-        "{{\"case\": \"merge_growth\", \"mode\": \"{mode}\", \"p50_first_1k_us\": {p_first:.3}, \"p50_last_1k_us\": {p_last:.3}, \"ratio\": {:.3}}}",
-        p_last / p_first
-    );
+        report("seq_merge_fresh", mode, lat, n, wall, "");
+        let (lat, wall) = in_flight_64(n, |i| {
+            let pool = pool.clone();
+            // Each concurrent call runs in its own fork, as wool's gather forks tasks.
+            skein::fork(async move {
+                pool.call::<AddSetCtx>((i as i64, 1)).await.expect("merge");
+            })
+        })
+        .await;
+        report("conc64_merge", mode, lat, n, wall, "");
+    }
+
+    if config.wants("merge_growth") {
+        // Growth: one chain, 100,000 merging calls; p50 of the last 1,000 over the first.
+        let (lat, _) = pool
+            .scope(async {
+                sequential(100_000, |i| {
+                    let pool = pool.clone();
+                    async move {
+                        pool.call::<AddSetCtx>((i as i64, 1)).await.expect("merge");
+                    }
+                })
+                .await
+            })
+            .await;
+        let mut first: Vec<Duration> = lat[..1_000].to_vec();
+        let mut last: Vec<Duration> = lat[lat.len() - 1_000..].to_vec();
+        first.sort_unstable();
+        last.sort_unstable();
+        let (p_first, p_last) = (percentile(&first, 0.5), percentile(&last, 0.5));
+        println!(
+            "{{\"case\": \"merge_growth\", \"mode\": \"{mode}\", \"p50_first_1k_us\": {p_first:.3}, \"p50_last_1k_us\": {p_last:.3}, \"ratio\": {:.3}}}",
+            p_last / p_first
+        );
+    }
     Ok(())
 }
 
@@ -364,10 +410,16 @@ fn ledger_memory() {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let config = Config {
         quick: args.iter().any(|a| a == "--quick"),
         mode: value("--mode").unwrap_or_else(|| "local".into()),
+        only: value("--case"),
     };
     if args.iter().any(|a| a == "--pin") && std::env::var_os("SKEIN_BENCH_PINNED").is_none() {
         // Re-run the same command on CPU 0 only.
@@ -379,18 +431,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .status()?;
         std::process::exit(status.code().unwrap_or(1));
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let mode = config.mode.clone();
+    let config_wants_ledger = config.wants("ledger_1m_spent");
     match mode.as_str() {
         // Run the cases on a runtime worker thread: a `block_on` thread would add a
         // cross-thread wake-up to every call, baseline included.
-        "local" | "all" => runtime.block_on(async move { tokio::spawn(async move { local(&config).await.map_err(|e| e.to_string()) }).await })??,
+        "local" | "all" => runtime.block_on(async move {
+            tokio::spawn(async move { local(&config).await.map_err(|e| e.to_string()) }).await
+        })??,
         "process" => {}
         other => return Err(format!("unknown mode {other:?}: use local, process or all").into()),
     }
     if mode != "local" {
         eprintln!("mode process: worker processes are not built yet (issue 4); skipped");
     }
-    ledger_memory();
+    if config_wants_ledger {
+        ledger_memory();
+    }
     Ok(())
 }

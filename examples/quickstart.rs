@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use skein::actors::WorkerMsg;
-use skein::{ContextVar, DispatchError, Never, Pool, Routine, StreamRoutine, SupervisionEvent, Token};
+use skein::{
+    ContextVar, DispatchError, Never, Pool, Routine, StreamRoutine, SupervisionEvent, Token,
+};
 
 /// A plain routine.
 struct Add;
@@ -90,8 +92,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
 
     println!("call:    add(2, 3) = {}", pool.call::<Add>((2, 3)).await?);
-    println!("nested:  fib(15) = {} (each level fans out to the pool)", pool.call::<Fib>(15).await?);
-    let squares: Vec<u64> = pool.stream::<Squares>(5).map(|item| item.unwrap_or_default()).collect().await;
+    println!(
+        "nested:  fib(15) = {} (each level fans out to the pool)",
+        pool.call::<Fib>(15).await?
+    );
+    let squares: Vec<u64> = pool
+        .stream::<Squares>(5)
+        .map(|item| item.unwrap_or_default())
+        .collect()
+        .await;
     println!("stream:  squares = {squares:?}");
 
     pool.scope(async {
@@ -100,7 +109,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("context: back home, tenant = {:?}", TENANT.get()?);
 
         let kept = token.duplicate();
-        println!("token:   the worker spent it: {}", pool.call::<Spend>(token).await?);
+        println!(
+            "token:   the worker spent it: {}",
+            pool.call::<Spend>(token).await?
+        );
         match TENANT.reset(kept).await {
             Ok(()) => return Err("a token was spent twice".into()),
             Err(refused) => println!("token:   reset at home refused: {}", refused.kind()),
@@ -131,8 +143,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut seen = Vec::new();
     while seen.len() < 2 {
         match tokio::time::timeout(Duration::from_secs(5), events.next()).await? {
-            Some(SupervisionEvent::WorkerFailed { worker, reason }) => seen.push(format!("worker {worker} failed ({reason})")),
-            Some(SupervisionEvent::WorkerRestarted { worker, .. }) => seen.push(format!("worker {worker} restarted")),
+            Some(SupervisionEvent::WorkerFailed { worker, reason }) => {
+                seen.push(format!("worker {worker} failed ({reason})"))
+            }
+            Some(SupervisionEvent::WorkerRestarted { worker, .. }) => {
+                seen.push(format!("worker {worker} restarted"))
+            }
             Some(_) => {}
             None => break,
         }
@@ -140,6 +156,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("crash:   {}", seen.join(", then "));
     let (ok, crashed) = calls.await??;
     println!("crash:   2000 calls meanwhile: {ok} ok, {crashed} answered WorkerCrashed, none lost");
-    println!("crash:   after restart: add(40, 2) = {}", pool.call::<Add>((40, 2)).await?);
+    println!(
+        "crash:   after restart: add(40, 2) = {}",
+        pool.call::<Add>((40, 2)).await?
+    );
     Ok(())
 }

@@ -65,7 +65,9 @@ impl<E> DispatchError<E> {
             Failure::Timeout => DispatchError::Timeout,
             Failure::Cancelled | Failure::NoSuchStream => DispatchError::Cancelled,
             Failure::BadFrame(message) => DispatchError::BadFrame(message),
-            Failure::Routine(_) => DispatchError::BadFrame("a routine error reached the wrong decoder".into()),
+            Failure::Routine(_) => {
+                DispatchError::BadFrame("a routine error reached the wrong decoder".into())
+            }
             other => DispatchError::BadFrame(other.to_string()),
         }
     }

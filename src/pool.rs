@@ -14,8 +14,9 @@ use ractor::{Actor, ActorRef, MessagingErr};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use skein_actors::{
-    home, Admission, Dispatch, DispatchId, DispatchKind, Failure, Manifest, Outcome, PoolArgs, PoolMsg, PoolSupervisor, Pull, Reply, Request,
-    RestartPolicy, SupervisionEvent, WorkerMsg, WorkerSlots,
+    home, Admission, Dispatch, DispatchId, DispatchKind, Failure, Manifest, Outcome, PoolArgs,
+    PoolMsg, PoolSupervisor, Pull, Reply, Request, RestartPolicy, SupervisionEvent, WorkerMsg,
+    WorkerSlots,
 };
 use tokio::sync::{broadcast, oneshot};
 
@@ -244,7 +245,10 @@ impl Pool {
     ///
     /// Dropping the future cancels the routine on the worker; nothing merges back
     /// (R74), but spends it made stay spent (B2).
-    pub async fn call<R: Routine>(&self, args: R::Args) -> Result<R::Output, DispatchError<R::Error>> {
+    pub async fn call<R: Routine>(
+        &self,
+        args: R::Args,
+    ) -> Result<R::Output, DispatchError<R::Error>> {
         self.shared.call::<R>(args, self.shared.timeout, None).await
     }
 
@@ -254,7 +258,11 @@ impl Pool {
     /// # Errors
     ///
     /// As [`Pool::call`].
-    pub async fn call_timeout<R: Routine>(&self, args: R::Args, timeout: Duration) -> Result<R::Output, DispatchError<R::Error>> {
+    pub async fn call_timeout<R: Routine>(
+        &self,
+        args: R::Args,
+        timeout: Duration,
+    ) -> Result<R::Output, DispatchError<R::Error>> {
         self.shared.call::<R>(args, Some(timeout), None).await
     }
 
@@ -360,10 +368,13 @@ impl PoolShared {
         // Dropped before the reply (the caller cancelled, or the deadline passed), the
         // guard cancels the routine on the worker.
         let guard = CancelOnDrop::new(&sent);
-        let reply = wait(sent.reply, timeout).await.map_err(DispatchError::from_failure)?;
+        let reply = wait(sent.reply, timeout)
+            .await
+            .map_err(DispatchError::from_failure)?;
         guard.disarm();
-        finish::<R::Output, R::Error>(cx.as_ref(), reply, self.mode)?
-            .ok_or_else(|| DispatchError::BadFrame("a call was answered as a finished stream".into()))
+        finish::<R::Output, R::Error>(cx.as_ref(), reply, self.mode)?.ok_or_else(|| {
+            DispatchError::BadFrame("a call was answered as a finished stream".into())
+        })
     }
 
     /// Hands a dispatch to a live worker. A worker that died before the message got in
@@ -409,9 +420,14 @@ fn prepare<E>(
 }
 
 /// Waits for a reply; a dropped reply port means the worker died with it.
-async fn wait(reply: oneshot::Receiver<Reply>, timeout: Option<Duration>) -> Result<Reply, Failure> {
+async fn wait(
+    reply: oneshot::Receiver<Reply>,
+    timeout: Option<Duration>,
+) -> Result<Reply, Failure> {
     let reply = match timeout {
-        Some(limit) => tokio::time::timeout(limit, reply).await.map_err(|_| Failure::Timeout)?,
+        Some(limit) => tokio::time::timeout(limit, reply)
+            .await
+            .map_err(|_| Failure::Timeout)?,
         None => reply.await,
     };
     reply.map_err(|_| Failure::WorkerCrashed)
@@ -433,7 +449,9 @@ fn finish<T: DeserializeOwned, E: DeserializeOwned>(
             merge(cx, manifest, mode)?;
             Ok(None)
         }
-        Outcome::Failed(Failure::Routine(bytes)) => Err(DispatchError::Routine(receive(cx, manifest, &bytes, mode)?)),
+        Outcome::Failed(Failure::Routine(bytes)) => {
+            Err(DispatchError::Routine(receive(cx, manifest, &bytes, mode)?))
+        }
         Outcome::Failed(failure) => {
             merge(cx, manifest, mode)?;
             Err(DispatchError::from_failure(failure))
@@ -441,16 +459,29 @@ fn finish<T: DeserializeOwned, E: DeserializeOwned>(
     }
 }
 
-fn receive<T: DeserializeOwned, E>(cx: Option<&Context>, manifest: Option<&Manifest>, bytes: &[u8], mode: InstallMode) -> Result<T, DispatchError<E>> {
-    let incoming = payload::decode::<T>(bytes).map_err(|e| DispatchError::BadFrame(e.to_string()))?;
+fn receive<T: DeserializeOwned, E>(
+    cx: Option<&Context>,
+    manifest: Option<&Manifest>,
+    bytes: &[u8],
+    mode: InstallMode,
+) -> Result<T, DispatchError<E>> {
+    let incoming =
+        payload::decode::<T>(bytes).map_err(|e| DispatchError::BadFrame(e.to_string()))?;
     match (cx, manifest) {
-        (Some(cx), Some(manifest)) => cx.receive(manifest, incoming, mode).map(|(value, _)| value).map_err(DispatchError::Context),
+        (Some(cx), Some(manifest)) => cx
+            .receive(manifest, incoming, mode)
+            .map(|(value, _)| value)
+            .map_err(DispatchError::Context),
         // A caller outside any scope has nowhere to merge or anchor: tokens stay orphans.
         _ => Ok(incoming.into_orphans()),
     }
 }
 
-fn merge<E>(cx: Option<&Context>, manifest: Option<&Manifest>, mode: InstallMode) -> Result<(), DispatchError<E>> {
+fn merge<E>(
+    cx: Option<&Context>,
+    manifest: Option<&Manifest>,
+    mode: InstallMode,
+) -> Result<(), DispatchError<E>> {
     if let (Some(cx), Some(manifest)) = (cx, manifest) {
         cx.merge(manifest, mode).map_err(DispatchError::Context)?;
     }
@@ -483,22 +514,45 @@ impl Drop for CancelOnDrop {
 /// context as it is at that moment, and the worker's changes merge before the item is
 /// returned. Dropping it cancels the routine on the worker.
 pub struct RoutineStream<R: StreamRoutine> {
-    items: BoxStream<'static, Result<R::Item, DispatchError<R::Error>>>,
+    items: stream::Fuse<BoxStream<'static, Result<R::Item, DispatchError<R::Error>>>>,
 }
 
 enum Step<A> {
-    Start { shared: Arc<PoolShared>, args: A, caller: Option<DispatchId> },
-    Open { shared: Arc<PoolShared>, worker: ActorRef<WorkerMsg>, id: DispatchId, guard: CancelOnDrop },
+    Start {
+        shared: Arc<PoolShared>,
+        args: A,
+        caller: Option<DispatchId>,
+    },
+    Open {
+        shared: Arc<PoolShared>,
+        worker: ActorRef<WorkerMsg>,
+        id: DispatchId,
+        guard: CancelOnDrop,
+    },
     Done,
 }
 
 impl<R: StreamRoutine> RoutineStream<R> {
-    fn open(shared: Arc<PoolShared>, args: R::Args, caller: Option<DispatchId>) -> RoutineStream<R> {
-        let items = stream::unfold(Step::Start { shared, args, caller }, |step| async move {
-            let (item, next) = pull::<R>(step).await;
-            item.map(|item| (item, next))
-        });
-        RoutineStream { items: items.boxed() }
+    fn open(
+        shared: Arc<PoolShared>,
+        args: R::Args,
+        caller: Option<DispatchId>,
+    ) -> RoutineStream<R> {
+        let items = stream::unfold(
+            Step::Start {
+                shared,
+                args,
+                caller,
+            },
+            |step| async move {
+                let (item, next) = pull::<R>(step).await;
+                item.map(|item| (item, next))
+            },
+        );
+        // Fused: polling again after the end keeps answering `None`.
+        RoutineStream {
+            items: items.boxed().fuse(),
+        }
     }
 }
 
@@ -510,7 +564,11 @@ async fn pull<R: StreamRoutine>(step: Step<R::Args>) -> (Option<Item<R>>, Step<R
     let cx = Context::current();
     let (shared, worker, id, guard, reply) = match step {
         Step::Done => return (None, Step::Done),
-        Step::Start { shared, args, caller } => {
+        Step::Start {
+            shared,
+            args,
+            caller,
+        } => {
             let request = match prepare(R::NAME, &args, cx.as_ref(), None, caller) {
                 Ok(request) => request,
                 Err(e) => return (Some(Err(e)), Step::Done),
@@ -523,7 +581,12 @@ async fn pull<R: StreamRoutine>(step: Step<R::Args>) -> (Option<Item<R>>, Step<R
             let guard = CancelOnDrop::new(&sent);
             (shared, sent.worker, sent.id, guard, sent.reply)
         }
-        Step::Open { shared, worker, id, guard } => {
+        Step::Open {
+            shared,
+            worker,
+            id,
+            guard,
+        } => {
             let manifest = cx.as_ref().map(Context::take_snapshot).unwrap_or_default();
             let (tx, reply) = oneshot::channel();
             let pull = Pull {
@@ -546,7 +609,15 @@ async fn pull<R: StreamRoutine>(step: Step<R::Args>) -> (Option<Item<R>>, Step<R
         }
     };
     match finish::<R::Item, R::Error>(cx.as_ref(), reply, shared.mode) {
-        Ok(Some(item)) => (Some(Ok(item)), Step::Open { shared, worker, id, guard }),
+        Ok(Some(item)) => (
+            Some(Ok(item)),
+            Step::Open {
+                shared,
+                worker,
+                id,
+                guard,
+            },
+        ),
         Ok(None) => {
             guard.disarm();
             (None, Step::Done)
@@ -566,9 +637,17 @@ impl<R: StreamRoutine> Stream for RoutineStream<R> {
     }
 }
 
+impl<R: StreamRoutine> futures::stream::FusedStream for RoutineStream<R> {
+    fn is_terminated(&self) -> bool {
+        self.items.is_terminated()
+    }
+}
+
 impl<R: StreamRoutine> fmt::Debug for RoutineStream<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RoutineStream").field("routine", &R::NAME).finish()
+        f.debug_struct("RoutineStream")
+            .field("routine", &R::NAME)
+            .finish()
     }
 }
 
@@ -588,14 +667,19 @@ impl Events {
                 }
             }
         });
-        Events { events: events.boxed() }
+        Events {
+            events: events.boxed(),
+        }
     }
 }
 
 impl Stream for Events {
     type Item = SupervisionEvent;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<SupervisionEvent>> {
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<SupervisionEvent>> {
         self.events.poll_next_unpin(cx)
     }
 }

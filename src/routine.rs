@@ -11,7 +11,9 @@ use futures::stream::BoxStream;
 use futures::{FutureExt, Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use skein_actors::{DispatchId, Executor, Failure, LedgerDelta, Manifest, Outcome, Reply, Request, StreamSession};
+use skein_actors::{
+    DispatchId, Executor, Failure, LedgerDelta, Manifest, Outcome, Reply, Request, StreamSession,
+};
 
 use crate::context::{Context, InstallMode};
 use crate::payload::{self, Incoming};
@@ -61,7 +63,9 @@ pub trait StreamRoutine: Send + Sync + 'static {
 
     /// The body. Dropping the returned stream is how it is cancelled, so cleanup
     /// belongs in `Drop` impls of what it holds.
-    fn run(args: Self::Args) -> impl Stream<Item = Result<Self::Item, Self::Error>> + Send + 'static;
+    fn run(
+        args: Self::Args,
+    ) -> impl Stream<Item = Result<Self::Item, Self::Error>> + Send + 'static;
 }
 
 /// An error type with no values, for routines that cannot fail. (`std`'s
@@ -100,7 +104,10 @@ impl Routines {
         if self.streams.contains_key(R::NAME) {
             return false;
         }
-        let entry = self.calls.entry(R::NAME).or_insert((TypeId::of::<R>(), run_call::<R>));
+        let entry = self
+            .calls
+            .entry(R::NAME)
+            .or_insert((TypeId::of::<R>(), run_call::<R>));
         entry.0 == TypeId::of::<R>()
     }
 
@@ -108,7 +115,10 @@ impl Routines {
         if self.calls.contains_key(R::NAME) {
             return false;
         }
-        let entry = self.streams.entry(R::NAME).or_insert((TypeId::of::<R>(), open_stream::<R>));
+        let entry = self
+            .streams
+            .entry(R::NAME)
+            .or_insert((TypeId::of::<R>(), open_stream::<R>));
         entry.0 == TypeId::of::<R>()
     }
 }
@@ -141,21 +151,29 @@ impl Executor for RoutineExecutor {
     fn call(&self, request: Request) -> BoxFuture<'static, Reply> {
         match self.routines.calls.get(request.routine.as_str()) {
             Some((_, run)) => run(request, self.link()),
-            None => Box::pin(std::future::ready(Reply::failed(Failure::UnknownRoutine(request.routine)))),
+            None => Box::pin(std::future::ready(Reply::failed(Failure::UnknownRoutine(
+                request.routine,
+            )))),
         }
     }
 
     fn open_stream(&self, request: &Request) -> Result<Box<dyn StreamSession>, Reply> {
         match self.routines.streams.get(request.routine.as_str()) {
             Some((_, open)) => open(request, self.link()),
-            None => Err(Reply::failed(Failure::UnknownRoutine(request.routine.clone()))),
+            None => Err(Reply::failed(Failure::UnknownRoutine(
+                request.routine.clone(),
+            ))),
         }
     }
 }
 
 /// The spends a manifest reports, gathered into one delta for the reply frame.
 fn delta_of(manifest: &Manifest) -> LedgerDelta {
-    manifest.entries().iter().flat_map(|e| e.spent.iter().copied()).collect()
+    manifest
+        .entries()
+        .iter()
+        .flat_map(|e| e.spent.iter().copied())
+        .collect()
 }
 
 fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
@@ -221,7 +239,9 @@ fn run_call<R: Routine>(request: Request, link: Link) -> BoxFuture<'static, Repl
         };
         let body = cx.scope(DISPATCH.scope(frame, step(R::run(args).map(Some))));
         let result = match request.timeout {
-            Some(limit) => tokio::time::timeout(limit, body).await.unwrap_or(Err(Failure::Timeout)),
+            Some(limit) => tokio::time::timeout(limit, body)
+                .await
+                .unwrap_or(Err(Failure::Timeout)),
             None => body.await,
         };
         reply(&cx, result)
@@ -245,8 +265,12 @@ struct Session<R: StreamRoutine> {
     stream: Option<BoxStream<'static, Result<R::Item, R::Error>>>,
 }
 
-fn open_stream<R: StreamRoutine>(request: &Request, link: Link) -> Result<Box<dyn StreamSession>, Reply> {
-    let incoming = payload::decode::<R::Args>(&request.args).map_err(|e| Reply::failed(Failure::BadArgs(e.to_string())))?;
+fn open_stream<R: StreamRoutine>(
+    request: &Request,
+    link: Link,
+) -> Result<Box<dyn StreamSession>, Reply> {
+    let incoming = payload::decode::<R::Args>(&request.args)
+        .map_err(|e| Reply::failed(Failure::BadArgs(e.to_string())))?;
     Ok(Box::new(Session::<R> {
         cx: Context::continuation(),
         frame: Frame {
@@ -290,7 +314,10 @@ impl<R: StreamRoutine> StreamSession for Session<R> {
                     None => None,
                 }
             };
-            let result = self.cx.scope(DISPATCH.scope(self.frame.clone(), step(body))).await;
+            let result = self
+                .cx
+                .scope(DISPATCH.scope(self.frame.clone(), step(body)))
+                .await;
             if !matches!(result, Ok(Outcome::Value(_))) {
                 // Ended, failed or panicked: drop the stream now so its cleanup runs.
                 self.stream = None;

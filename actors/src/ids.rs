@@ -131,7 +131,10 @@ impl DispatchId {
         static PREFIX: OnceLock<u64> = OnceLock::new();
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let prefix = *PREFIX.get_or_init(|| Uuid::new_v4().as_u64_pair().0);
-        DispatchId(Uuid::from_u64_pair(prefix, NEXT.fetch_add(1, Ordering::Relaxed)))
+        DispatchId(Uuid::from_u64_pair(
+            prefix,
+            NEXT.fetch_add(1, Ordering::Relaxed),
+        ))
     }
 }
 

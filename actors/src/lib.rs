@@ -28,13 +28,15 @@ mod manifest;
 mod pool;
 mod worker;
 
+pub use dispatch::{Dispatch, DispatchKind, Failure, Outcome, Pull, Reply, Request};
 pub use frame::{DecodeError, EncodeError, Limits, WIRE_VERSION};
 pub use home::{home, HomeLedger};
-pub use dispatch::{Dispatch, DispatchKind, Failure, Outcome, Pull, Reply, Request};
 pub use ids::{ChainId, DispatchId, LedgerId, TokenId};
 pub use ledger::{Ledger, LedgerActor, LedgerDelta, LedgerMsg, SpendOutcome};
 pub use manifest::{Binding, Blob, Manifest, VarEntry, VarKey};
-pub use pool::{PoolArgs, PoolMsg, PoolState, PoolSupervisor, RestartPolicy, SupervisionEvent, WorkerSlots};
+pub use pool::{
+    PoolArgs, PoolMsg, PoolState, PoolSupervisor, RestartPolicy, SupervisionEvent, WorkerSlots,
+};
 pub use worker::{Admission, Executor, StreamSession, Worker, WorkerArgs, WorkerMsg, WorkerState};
 
 /// The frame codec, for messages other crates put on the wire.

@@ -181,7 +181,9 @@ pub struct PoolState {
 
 impl std::fmt::Debug for PoolState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PoolState").field("restarts", &self.restarts.len()).finish_non_exhaustive()
+        f.debug_struct("PoolState")
+            .field("restarts", &self.restarts.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -192,7 +194,11 @@ impl PoolState {
         let _ = self.args.events.send(event);
     }
 
-    async fn start_worker(&mut self, slot: usize, myself: &ActorRef<PoolMsg>) -> Result<(), ActorProcessingErr> {
+    async fn start_worker(
+        &mut self,
+        slot: usize,
+        myself: &ActorRef<PoolMsg>,
+    ) -> Result<(), ActorProcessingErr> {
         let args = WorkerArgs {
             executor: self.args.executor.clone(),
             admission: self.args.admission,
@@ -222,7 +228,11 @@ impl Actor for PoolSupervisor {
     type State = PoolState;
     type Arguments = PoolArgs;
 
-    async fn pre_start(&self, myself: ActorRef<PoolMsg>, args: PoolArgs) -> Result<PoolState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<PoolMsg>,
+        args: PoolArgs,
+    ) -> Result<PoolState, ActorProcessingErr> {
         let n = args.slots.read().len();
         let (ledger, _) = Actor::spawn_linked(None, LedgerActor, (), myself.get_cell()).await?;
         let mut state = PoolState {
@@ -237,7 +247,12 @@ impl Actor for PoolSupervisor {
         Ok(state)
     }
 
-    async fn handle(&self, myself: ActorRef<PoolMsg>, message: PoolMsg, state: &mut PoolState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<PoolMsg>,
+        message: PoolMsg,
+        state: &mut PoolState,
+    ) -> Result<(), ActorProcessingErr> {
         match message {
             PoolMsg::Restart(slot) => {
                 if state.args.slots.read()[slot].is_none() {
@@ -252,13 +267,24 @@ impl Actor for PoolSupervisor {
         Ok(())
     }
 
-    async fn handle_supervisor_evt(&self, myself: ActorRef<PoolMsg>, event: RactorEvent, state: &mut PoolState) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<PoolMsg>,
+        event: RactorEvent,
+        state: &mut PoolState,
+    ) -> Result<(), ActorProcessingErr> {
         let (cell, reason) = match event {
             RactorEvent::ActorFailed(cell, err) => (cell, err.to_string()),
-            RactorEvent::ActorTerminated(cell, _, reason) => (cell, reason.unwrap_or_else(|| "stopped".to_string())),
+            RactorEvent::ActorTerminated(cell, _, reason) => {
+                (cell, reason.unwrap_or_else(|| "stopped".to_string()))
+            }
             _ => return Ok(()),
         };
-        if state.ledger.as_ref().is_some_and(|l| l.get_id() == cell.get_id()) {
+        if state
+            .ledger
+            .as_ref()
+            .is_some_and(|l| l.get_id() == cell.get_id())
+        {
             // The ledger actor holds no state of its own; start another.
             let (ledger, _) = Actor::spawn_linked(None, LedgerActor, (), myself.get_cell()).await?;
             state.ledger = Some(ledger);
@@ -268,11 +294,18 @@ impl Actor for PoolSupervisor {
             return Ok(());
         };
         state.args.slots.write()[slot] = None;
-        state.emit(SupervisionEvent::WorkerFailed { worker: slot, reason: reason.clone() });
+        state.emit(SupervisionEvent::WorkerFailed {
+            worker: slot,
+            reason: reason.clone(),
+        });
 
         let now = Instant::now();
         let window = state.args.policy.within;
-        while state.restarts.front().is_some_and(|t| now.duration_since(*t) > window) {
+        while state
+            .restarts
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > window)
+        {
             state.restarts.pop_front();
         }
         if state.restarts.is_empty() {
@@ -286,7 +319,9 @@ impl Actor for PoolSupervisor {
             );
             tracing::error!(%reason, "skein pool failed: restart intensity exceeded");
             state.args.slots.failed.store(true, Ordering::Release);
-            state.emit(SupervisionEvent::PoolFailed { reason: reason.clone() });
+            state.emit(SupervisionEvent::PoolFailed {
+                reason: reason.clone(),
+            });
             myself.stop(Some(reason));
             return Ok(());
         }
@@ -306,11 +341,26 @@ impl Actor for PoolSupervisor {
         Ok(())
     }
 
-    async fn post_stop(&self, myself: ActorRef<PoolMsg>, state: &mut PoolState) -> Result<(), ActorProcessingErr> {
-        state.args.slots.write().iter_mut().for_each(|slot| *slot = None);
-        // Children outlive a stopped supervisor unless told: stop them, so their
-        // in-flight dispatches are answered `Cancelled`.
-        myself.stop_children(Some("pool stopped".to_string()));
+    async fn post_stop(
+        &self,
+        myself: ActorRef<PoolMsg>,
+        state: &mut PoolState,
+    ) -> Result<(), ActorProcessingErr> {
+        state
+            .args
+            .slots
+            .write()
+            .iter_mut()
+            .for_each(|slot| *slot = None);
+        // Stop the workers and wait for them: a child still running when this
+        // returns is killed by ractor, and a killed worker skips its `post_stop`, so
+        // its dispatches would read `WorkerCrashed` instead of `Cancelled`.
+        myself
+            .stop_children_and_wait(
+                Some("pool stopped".to_string()),
+                Some(Duration::from_secs(5)),
+            )
+            .await;
         Ok(())
     }
 }

@@ -85,7 +85,9 @@ pub struct WorkerArgs {
 
 impl std::fmt::Debug for WorkerArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkerArgs").field("admission", &self.admission).finish_non_exhaustive()
+        f.debug_struct("WorkerArgs")
+            .field("admission", &self.admission)
+            .finish_non_exhaustive()
     }
 }
 
@@ -125,7 +127,11 @@ impl Actor for Worker {
     type State = WorkerState;
     type Arguments = WorkerArgs;
 
-    async fn pre_start(&self, _myself: ActorRef<WorkerMsg>, args: WorkerArgs) -> Result<WorkerState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<WorkerMsg>,
+        args: WorkerArgs,
+    ) -> Result<WorkerState, ActorProcessingErr> {
         Ok(WorkerState {
             args,
             running: HashMap::new(),
@@ -134,7 +140,11 @@ impl Actor for Worker {
         })
     }
 
-    async fn post_stop(&self, _myself: ActorRef<WorkerMsg>, state: &mut WorkerState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<WorkerMsg>,
+        state: &mut WorkerState,
+    ) -> Result<(), ActorProcessingErr> {
         // A graceful stop: tell every task, and answer the queue, `Cancelled`.
         state.life.send_replace(Life::Stopping);
         for dispatch in state.queue.drain(..) {
@@ -143,19 +153,26 @@ impl Actor for Worker {
         Ok(())
     }
 
-    async fn handle(&self, myself: ActorRef<WorkerMsg>, message: WorkerMsg, state: &mut WorkerState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<WorkerMsg>,
+        message: WorkerMsg,
+        state: &mut WorkerState,
+    ) -> Result<(), ActorProcessingErr> {
         match message {
             WorkerMsg::Dispatch(dispatch) => state.admit(dispatch, &myself),
-            WorkerMsg::Pull(pull) => match state.running.get(&pull.id).and_then(|r| r.pulls.as_ref()) {
-                Some(pulls) => {
-                    if let Err(mpsc::error::SendError(pull)) = pulls.send(pull) {
+            WorkerMsg::Pull(pull) => {
+                match state.running.get(&pull.id).and_then(|r| r.pulls.as_ref()) {
+                    Some(pulls) => {
+                        if let Err(mpsc::error::SendError(pull)) = pulls.send(pull) {
+                            let _ = pull.reply.send(Reply::failed(Failure::NoSuchStream));
+                        }
+                    }
+                    None => {
                         let _ = pull.reply.send(Reply::failed(Failure::NoSuchStream));
                     }
                 }
-                None => {
-                    let _ = pull.reply.send(Reply::failed(Failure::NoSuchStream));
-                }
-            },
+            }
             WorkerMsg::Cancel(id) => {
                 if let Some(running) = state.running.remove(&id) {
                     running.abort.abort();
@@ -195,7 +212,11 @@ impl WorkerState {
     }
 
     fn start(&mut self, dispatch: Dispatch, myself: &ActorRef<WorkerMsg>) {
-        let Dispatch { request, kind, reply } = dispatch;
+        let Dispatch {
+            request,
+            kind,
+            reply,
+        } = dispatch;
         let id = request.id;
         let life = self.life.subscribe();
         let done = myself.clone();
@@ -203,8 +224,11 @@ impl WorkerState {
             DispatchKind::Call => {
                 let work = self.args.executor.call(request);
                 let task = tokio::spawn(async move {
-                    answer(reply, watched(life, work).await);
+                    let outcome = watched(life, work).await;
+                    // Free the slot before the caller hears back: mailbox order then
+                    // guarantees the caller's next dispatch finds it free.
                     let _ = done.cast(WorkerMsg::Finished(id));
+                    answer(reply, outcome);
                 });
                 (task.abort_handle(), None)
             }
@@ -215,10 +239,15 @@ impl WorkerState {
                 }
                 Ok(session) => {
                     let (tx, rx) = mpsc::unbounded_channel();
-                    let task = tokio::spawn(async move {
-                        serve_stream(session, request.manifest, reply, rx, life).await;
-                        let _ = done.cast(WorkerMsg::Finished(id));
-                    });
+                    let task = tokio::spawn(serve_stream(
+                        session,
+                        request.manifest,
+                        reply,
+                        rx,
+                        life,
+                        done,
+                        id,
+                    ));
                     (task.abort_handle(), Some(tx))
                 }
             },
@@ -254,6 +283,8 @@ async fn serve_stream(
     first_reply: RpcReplyPort<Reply>,
     mut pulls: mpsc::UnboundedReceiver<Pull>,
     mut life: watch::Receiver<Life>,
+    done: ActorRef<WorkerMsg>,
+    id: DispatchId,
 ) {
     let mut step = Some((first, first_reply));
     while let Some((manifest, port)) = step.take() {
@@ -261,14 +292,18 @@ async fn serve_stream(
             reply = session.next(manifest) => reply,
             failure = ended(&mut life) => Reply::failed(failure),
         };
-        let last = !matches!(reply.outcome, Outcome::Value(_));
-        answer(port, reply);
-        if last {
+        if !matches!(reply.outcome, Outcome::Value(_)) {
+            // The last item: free the slot before the caller hears back.
+            drop(session);
+            let _ = done.cast(WorkerMsg::Finished(id));
+            answer(port, reply);
             return;
         }
+        answer(port, reply);
         step = tokio::select! {
             pull = pulls.recv() => pull.map(|pull| (pull.manifest, pull.reply)),
             _ = ended(&mut life) => None,
         };
     }
+    let _ = done.cast(WorkerMsg::Finished(id));
 }

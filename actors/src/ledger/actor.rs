@@ -41,11 +41,20 @@ impl Actor for LedgerActor {
     type State = ();
     type Arguments = ();
 
-    async fn pre_start(&self, _myself: ActorRef<LedgerMsg>, _args: ()) -> Result<(), ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<LedgerMsg>,
+        _args: (),
+    ) -> Result<(), ActorProcessingErr> {
         Ok(())
     }
 
-    async fn handle(&self, _myself: ActorRef<LedgerMsg>, message: LedgerMsg, _state: &mut ()) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _myself: ActorRef<LedgerMsg>,
+        message: LedgerMsg,
+        _state: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
         match message {
             LedgerMsg::Spend { id, reply } => {
                 let _ = reply.send(home().spend(id));
