@@ -226,7 +226,7 @@ fn hashset_memory() {
     }
     let bytes = LIVE.load(Ordering::Relaxed) - before;
     let peak = PEAK.load(Ordering::Relaxed) - before;
-    report("hashset_1m_spent baseline", bytes, peak, None);
+    report("hashset_1m_spent order=sequential", bytes, peak, None);
     drop(set);
 }
 
@@ -309,10 +309,10 @@ fn bench_layout<S: SpentSet>(
     home: LedgerId,
     layout: Layout1M,
 ) {
-    c.benchmark_group("spend_fresh_on_1m").bench_function(
-        BenchmarkId::new(label, layout.name()),
-        |b| b.iter_custom(|iters| time_spends(base, home, layout, iters)),
-    );
+    c.benchmark_group("spend_fresh_on_1m")
+        .bench_function(BenchmarkId::new(label, layout.name()), |b| {
+            b.iter_custom(|iters| time_spends(base, home, layout, iters))
+        });
     let probes: Vec<TokenId> = layout
         .probes(PROBES, 0xface_b00c)
         .into_iter()
@@ -334,7 +334,14 @@ fn ledger_speed(c: &mut Criterion) {
     for layout in [Layout1M::Sequential, Layout1M::EveryOther] {
         let home = LedgerId::new();
         let ledger = build(Ledger::new(), home, layout);
-        assert_eq!(ledger.runs(), if layout.stride() == 1 { 1 } else { SPENT as usize });
+        assert_eq!(
+            ledger.runs(),
+            if layout.stride() == 1 {
+                1
+            } else {
+                SPENT as usize
+            }
+        );
         bench_layout(c, "ledger", &ledger, home, layout);
         drop(ledger);
         let set = build(HashSet::new(), home, layout);

@@ -30,7 +30,8 @@ fn pool() -> &'static [&'static ContextVar<u64>] {
         (0..largest)
             .map(|i| {
                 let name: &'static str = Box::leak(format!("var{i:03}").into_boxed_str());
-                let var: &'static ContextVar<u64> = Box::leak(Box::new(ContextVar::new(NAMESPACE, name)));
+                let var: &'static ContextVar<u64> =
+                    Box::leak(Box::new(ContextVar::new(NAMESPACE, name)));
                 var
             })
             .collect()
@@ -57,11 +58,15 @@ fn caller(rt: &tokio::runtime::Runtime, n: usize) -> (Context, Vec<Token<u64>>) 
     (caller, tokens)
 }
 
-/// One simulated dispatch, caller side to worker side.
+/// One simulated dispatch, caller side to worker side: snapshot, encode, decode, and a
+/// fresh continuation context that merges the manifest.
 fn round_trip(caller: &Context) -> Context {
     let bytes = caller.take_snapshot().encode().expect("manifest encodes");
     let manifest = Manifest::decode(&bytes, &Limits::default()).expect("manifest decodes");
-    let (worker, warnings) = Context::continuing(&manifest, InstallMode::Lenient).expect("lenient install");
+    let worker = Context::continuation();
+    let warnings = worker
+        .merge(&manifest, InstallMode::Lenient)
+        .expect("lenient install");
     debug_assert!(warnings.is_empty());
     worker
 }
@@ -120,6 +125,55 @@ fn manifest_round_trip(c: &mut Criterion) {
     group.finish();
 }
 
+/// Where the time of one round trip goes, for the largest manifest: each stage alone,
+/// with the bare baseline's encode and decode beside the frame's. `decode_from_slice`
+/// decodes the same frame body with `rmp_serde::from_slice` (borrowing from the input)
+/// instead of the codec's bounded reader, to show what that reader costs.
+fn manifest_stages(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let n = SIZES.iter().copied().max().unwrap_or(1);
+    let (cx, tokens) = caller(&rt, n);
+    let manifest = cx.take_snapshot();
+    let bytes = manifest.encode().expect("manifest encodes");
+    let entries = bare_entries(n);
+    let bare = rmp_serde::to_vec(&entries).expect("entries encode");
+    assert_eq!(
+        rmp_serde::from_slice::<Manifest>(&bytes[2..]).expect("body decodes"),
+        manifest
+    );
+
+    let mut group = c.benchmark_group(format!("manifest_stages_{n}"));
+    group.measurement_time(Duration::from_secs(1));
+    group.bench_function("snapshot", |b| b.iter(|| black_box(&cx).take_snapshot()));
+    group.bench_function("encode", |b| b.iter(|| black_box(&manifest).encode()));
+    group.bench_function("bare_encode", |b| {
+        b.iter(|| rmp_serde::to_vec(black_box(&entries)))
+    });
+    group.bench_function("decode", |b| {
+        b.iter(|| Manifest::decode(black_box(&bytes), &Limits::default()))
+    });
+    group.bench_function("decode_from_slice", |b| {
+        b.iter(|| rmp_serde::from_slice::<Manifest>(black_box(&bytes[2..])))
+    });
+    group.bench_function("bare_decode", |b| {
+        b.iter(|| rmp_serde::from_slice::<Vec<BareEntry>>(black_box(&bare)))
+    });
+    group.bench_function("continuation_merge", |b| {
+        b.iter(|| {
+            let worker = Context::continuation();
+            worker
+                .merge(black_box(&manifest), InstallMode::Lenient)
+                .expect("lenient install");
+            worker
+        })
+    });
+    group.finish();
+    drop(tokens);
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(30)
@@ -130,7 +184,7 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = manifest_round_trip
+    targets = manifest_round_trip, manifest_stages
 }
 
 fn main() {

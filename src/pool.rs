@@ -514,7 +514,7 @@ impl Drop for CancelOnDrop {
 /// context as it is at that moment, and the worker's changes merge before the item is
 /// returned. Dropping it cancels the routine on the worker.
 pub struct RoutineStream<R: StreamRoutine> {
-    items: stream::Fuse<BoxStream<'static, Result<R::Item, DispatchError<R::Error>>>>,
+    items: stream::Fuse<BoxStream<'static, Item<R>>>,
 }
 
 enum Step<A> {

@@ -73,6 +73,9 @@ impl HomeLedger {
 
     /// Records every id of a delta as spent; returns how many were new here.
     pub fn merge(&self, delta: &LedgerDelta) -> usize {
+        if delta.is_empty() {
+            return 0; // the common reply: no spends, no lock
+        }
         self.lock().merge(delta)
     }
 

@@ -343,24 +343,30 @@ impl Actor for PoolSupervisor {
 
     async fn post_stop(
         &self,
-        myself: ActorRef<PoolMsg>,
+        _myself: ActorRef<PoolMsg>,
         state: &mut PoolState,
     ) -> Result<(), ActorProcessingErr> {
-        state
+        let workers: Vec<_> = state
             .args
             .slots
             .write()
             .iter_mut()
-            .for_each(|slot| *slot = None);
-        // Stop the workers and wait for them: a child still running when this
-        // returns is killed by ractor, and a killed worker skips its `post_stop`, so
-        // its dispatches would read `WorkerCrashed` instead of `Cancelled`.
-        myself
-            .stop_children_and_wait(
-                Some("pool stopped".to_string()),
-                Some(Duration::from_secs(5)),
-            )
-            .await;
+            .filter_map(Option::take)
+            .collect();
+        // Stop the workers and wait for each: a child still running when this returns
+        // is killed by ractor, and a killed worker skips its `post_stop`, so its
+        // dispatches would read `WorkerCrashed` instead of `Cancelled`. (One at a time,
+        // not ractor's `stop_children_and_wait`, whose join set panics if the runtime
+        // shuts down meanwhile; this future is simply dropped then.)
+        let reason = Some("pool stopped".to_string());
+        for worker in workers {
+            let _ = worker
+                .stop_and_wait(reason.clone(), Some(Duration::from_secs(5)))
+                .await;
+        }
+        if let Some(ledger) = state.ledger.take() {
+            ledger.stop(reason);
+        }
         Ok(())
     }
 }

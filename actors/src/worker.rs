@@ -2,11 +2,12 @@
 //! dispatches at once and a nested call never waits on its own worker.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::future::BoxFuture;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use crate::dispatch::{Dispatch, DispatchKind, Failure, Outcome, Pull, Reply, Request};
@@ -65,9 +66,10 @@ pub enum WorkerMsg {
     Cancel(DispatchId),
     /// Fail the worker on purpose, as if it crashed (fault injection).
     Crash(String),
-    /// A task finished (sent by the worker's own tasks).
+    /// A slot freed up while dispatches wait in the queue (sent by the worker's own
+    /// tasks).
     #[doc(hidden)]
-    Finished(DispatchId),
+    Admit,
 }
 
 /// The worker actor.
@@ -91,34 +93,91 @@ impl std::fmt::Debug for WorkerArgs {
     }
 }
 
-/// How the worker's life ended, as its tasks see it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Life {
-    Running,
-    Stopping,
-}
-
 struct Running {
     abort: AbortHandle,
     pulls: Option<mpsc::UnboundedSender<Pull>>,
 }
 
-/// The worker's state. Dropping it (the actor stopped, failed or was killed) ends
-/// every task: each one answers its caller before it goes, so nothing hangs.
+/// What the worker and its tasks share.
+#[derive(Default)]
+struct Tasks {
+    /// The dispatches running now. A task takes itself out before it replies, so a
+    /// caller that sends its next dispatch on hearing back always finds the slot free.
+    running: Mutex<HashMap<DispatchId, Running>>,
+    /// Set on a graceful stop: a task dropped from then on answers `Cancelled`, one
+    /// dropped any other way answers `WorkerCrashed`.
+    stopping: AtomicBool,
+    /// How many dispatches wait in the queue; a task that frees a slot while some do
+    /// tells the worker to admit one.
+    queued: AtomicUsize,
+}
+
+impl Tasks {
+    fn running(&self) -> MutexGuard<'_, HashMap<DispatchId, Running>> {
+        // Every critical section is a single map operation: a poisoned lock still
+        // guards a consistent map.
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The worker's state. Dropping it (the actor stopped, failed or was killed) aborts
+/// every task, and each aborted task answers its caller as it goes, so nothing hangs.
 pub struct WorkerState {
     args: WorkerArgs,
-    running: HashMap<DispatchId, Running>,
+    tasks: Arc<Tasks>,
     queue: VecDeque<Dispatch>,
-    /// Tasks watch this: `Stopping` on a graceful stop, closed when the state drops.
-    life: watch::Sender<Life>,
+}
+
+impl Drop for WorkerState {
+    fn drop(&mut self) {
+        for (_, running) in self.tasks.running().drain() {
+            running.abort.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for WorkerState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WorkerState")
-            .field("running", &self.running.len())
+            .field("running", &self.tasks.running().len())
             .field("queued", &self.queue.len())
             .finish()
+    }
+}
+
+/// Answers a dispatch exactly once: with the task's reply, or, if the task is dropped
+/// first (aborted by a cancel, a stop or a crash), with `Cancelled` or `WorkerCrashed`.
+struct Answer {
+    port: Option<RpcReplyPort<Reply>>,
+    tasks: Arc<Tasks>,
+}
+
+impl Answer {
+    fn new(port: RpcReplyPort<Reply>, tasks: &Arc<Tasks>) -> Answer {
+        Answer {
+            port: Some(port),
+            tasks: tasks.clone(),
+        }
+    }
+
+    fn send(mut self, reply: Reply) {
+        if let Some(port) = self.port.take() {
+            // The caller may be gone (it cancelled or timed out): nobody is waiting.
+            let _ = port.send(reply);
+        }
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        if let Some(port) = self.port.take() {
+            let failure = if self.tasks.stopping.load(Ordering::Acquire) {
+                Failure::Cancelled
+            } else {
+                Failure::WorkerCrashed
+            };
+            let _ = port.send(Reply::failed(failure));
+        }
     }
 }
 
@@ -134,9 +193,8 @@ impl Actor for Worker {
     ) -> Result<WorkerState, ActorProcessingErr> {
         Ok(WorkerState {
             args,
-            running: HashMap::new(),
+            tasks: Arc::default(),
             queue: VecDeque::new(),
-            life: watch::channel(Life::Running).0,
         })
     }
 
@@ -145,8 +203,8 @@ impl Actor for Worker {
         _myself: ActorRef<WorkerMsg>,
         state: &mut WorkerState,
     ) -> Result<(), ActorProcessingErr> {
-        // A graceful stop: tell every task, and answer the queue, `Cancelled`.
-        state.life.send_replace(Life::Stopping);
+        // A graceful stop: every dispatch, running or queued, is answered `Cancelled`.
+        state.tasks.stopping.store(true, Ordering::Release);
         for dispatch in state.queue.drain(..) {
             let _ = dispatch.reply.send(Reply::failed(Failure::Cancelled));
         }
@@ -162,7 +220,12 @@ impl Actor for Worker {
         match message {
             WorkerMsg::Dispatch(dispatch) => state.admit(dispatch, &myself),
             WorkerMsg::Pull(pull) => {
-                match state.running.get(&pull.id).and_then(|r| r.pulls.as_ref()) {
+                let pulls = state
+                    .tasks
+                    .running()
+                    .get(&pull.id)
+                    .and_then(|r| r.pulls.clone());
+                match pulls {
                     Some(pulls) => {
                         if let Err(mpsc::error::SendError(pull)) = pulls.send(pull) {
                             let _ = pull.reply.send(Reply::failed(Failure::NoSuchStream));
@@ -174,16 +237,13 @@ impl Actor for Worker {
                 }
             }
             WorkerMsg::Cancel(id) => {
-                if let Some(running) = state.running.remove(&id) {
+                let cancelled = state.tasks.running().remove(&id);
+                if let Some(running) = cancelled {
                     running.abort.abort();
                     state.admit_queued(&myself);
                 }
             }
-            WorkerMsg::Finished(id) => {
-                if state.running.remove(&id).is_some() {
-                    state.admit_queued(&myself);
-                }
-            }
+            WorkerMsg::Admit => state.admit_queued(&myself),
             WorkerMsg::Crash(reason) => return Err(reason.into()),
         }
         Ok(())
@@ -193,22 +253,24 @@ impl Actor for Worker {
 impl WorkerState {
     fn admit(&mut self, dispatch: Dispatch, myself: &ActorRef<WorkerMsg>) {
         let nested = dispatch.request.caller.is_some();
-        if nested || self.running.len() < self.args.admission.max_concurrency {
+        if nested || self.tasks.running().len() < self.args.admission.max_concurrency {
             self.start(dispatch, myself);
         } else if self.queue.len() < self.args.admission.max_queue {
             self.queue.push_back(dispatch);
+            self.tasks.queued.store(self.queue.len(), Ordering::Release);
         } else {
             let _ = dispatch.reply.send(Reply::failed(Failure::Overloaded));
         }
     }
 
     fn admit_queued(&mut self, myself: &ActorRef<WorkerMsg>) {
-        while self.running.len() < self.args.admission.max_concurrency {
+        while self.tasks.running().len() < self.args.admission.max_concurrency {
             match self.queue.pop_front() {
                 Some(dispatch) => self.start(dispatch, myself),
                 None => break,
             }
         }
+        self.tasks.queued.store(self.queue.len(), Ordering::Release);
     }
 
     fn start(&mut self, dispatch: Dispatch, myself: &ActorRef<WorkerMsg>) {
@@ -218,92 +280,88 @@ impl WorkerState {
             reply,
         } = dispatch;
         let id = request.id;
-        let life = self.life.subscribe();
-        let done = myself.clone();
-        let (abort, pulls) = match kind {
+        let answer = Answer::new(reply, &self.tasks);
+        let done = Done {
+            id,
+            tasks: self.tasks.clone(),
+            worker: myself.clone(),
+        };
+        // The map is locked across the spawn so that a task finishing at once cannot
+        // look for its entry before it is there.
+        let mut running = self.tasks.running();
+        let entry = match kind {
             DispatchKind::Call => {
                 let work = self.args.executor.call(request);
                 let task = tokio::spawn(async move {
-                    let outcome = watched(life, work).await;
-                    // Free the slot before the caller hears back: mailbox order then
-                    // guarantees the caller's next dispatch finds it free.
-                    let _ = done.cast(WorkerMsg::Finished(id));
-                    answer(reply, outcome);
+                    let reply = work.await;
+                    done.free();
+                    answer.send(reply);
                 });
-                (task.abort_handle(), None)
+                Running {
+                    abort: task.abort_handle(),
+                    pulls: None,
+                }
             }
             DispatchKind::Stream => match self.args.executor.open_stream(&request) {
                 Err(refused) => {
-                    let _ = reply.send(refused);
+                    answer.send(refused);
                     return;
                 }
                 Ok(session) => {
                     let (tx, rx) = mpsc::unbounded_channel();
-                    let task = tokio::spawn(serve_stream(
-                        session,
-                        request.manifest,
-                        reply,
-                        rx,
-                        life,
-                        done,
-                        id,
-                    ));
-                    (task.abort_handle(), Some(tx))
+                    let task =
+                        tokio::spawn(serve_stream(session, request.manifest, answer, rx, done));
+                    Running {
+                        abort: task.abort_handle(),
+                        pulls: Some(tx),
+                    }
                 }
             },
         };
-        self.running.insert(id, Running { abort, pulls });
+        running.insert(id, entry);
     }
 }
 
-fn answer(port: RpcReplyPort<Reply>, reply: Reply) {
-    // The caller may be gone (it cancelled or timed out): then nobody is waiting.
-    let _ = port.send(reply);
+/// A task's way out: it takes its entry out of the running map, and wakes the worker
+/// if dispatches wait for the slot.
+struct Done {
+    id: DispatchId,
+    tasks: Arc<Tasks>,
+    worker: ActorRef<WorkerMsg>,
 }
 
-/// Runs `work` unless the worker stops or dies first; either way there is a reply.
-async fn watched(mut life: watch::Receiver<Life>, work: BoxFuture<'static, Reply>) -> Reply {
-    tokio::select! {
-        reply = work => reply,
-        failure = ended(&mut life) => Reply::failed(failure),
-    }
-}
-
-/// Resolves when the worker stops (`Cancelled`) or its state is dropped (`WorkerCrashed`).
-async fn ended(life: &mut watch::Receiver<Life>) -> Failure {
-    match life.wait_for(|life| *life == Life::Stopping).await {
-        Ok(_) => Failure::Cancelled,
-        Err(_) => Failure::WorkerCrashed,
+impl Done {
+    fn free(self) {
+        self.tasks.running().remove(&self.id);
+        if self.tasks.queued.load(Ordering::Acquire) > 0 {
+            let _ = self.worker.cast(WorkerMsg::Admit);
+        }
     }
 }
 
 async fn serve_stream(
     mut session: Box<dyn StreamSession>,
     first: Manifest,
-    first_reply: RpcReplyPort<Reply>,
+    first_answer: Answer,
     mut pulls: mpsc::UnboundedReceiver<Pull>,
-    mut life: watch::Receiver<Life>,
-    done: ActorRef<WorkerMsg>,
-    id: DispatchId,
+    done: Done,
 ) {
-    let mut step = Some((first, first_reply));
-    while let Some((manifest, port)) = step.take() {
-        let reply = tokio::select! {
-            reply = session.next(manifest) => reply,
-            failure = ended(&mut life) => Reply::failed(failure),
-        };
+    let mut step = Some((first, first_answer));
+    while let Some((manifest, answer)) = step.take() {
+        let reply = session.next(manifest).await;
         if !matches!(reply.outcome, Outcome::Value(_)) {
-            // The last item: free the slot before the caller hears back.
+            // The last item: drop the stream (its cleanup runs) and free the slot
+            // before the caller hears back.
             drop(session);
-            let _ = done.cast(WorkerMsg::Finished(id));
-            answer(port, reply);
+            done.free();
+            answer.send(reply);
             return;
         }
-        answer(port, reply);
-        step = tokio::select! {
-            pull = pulls.recv() => pull.map(|pull| (pull.manifest, pull.reply)),
-            _ = ended(&mut life) => None,
-        };
+        answer.send(reply);
+        step = pulls
+            .recv()
+            .await
+            .map(|pull| (pull.manifest, Answer::new(pull.reply, &done.tasks)));
     }
-    let _ = done.cast(WorkerMsg::Finished(id));
+    done.free();
 }
