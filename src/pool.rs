@@ -354,6 +354,25 @@ struct Sent {
     reply: oneshot::Receiver<Reply>,
 }
 
+/// Where the running routine body was dispatched from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DispatchInfo {
+    /// This dispatch's id.
+    pub id: DispatchId,
+    /// The dispatch whose routine made this one, for a nested call (reference R9).
+    pub caller: Option<DispatchId>,
+}
+
+/// The dispatch the current routine body runs in, or `None` outside a routine.
+pub fn current_dispatch() -> Option<DispatchInfo> {
+    DISPATCH
+        .try_with(|frame| DispatchInfo {
+            id: frame.id,
+            caller: frame.caller,
+        })
+        .ok()
+}
+
 impl PoolShared {
     async fn call<R: Routine>(
         self: &Arc<Self>,

@@ -236,6 +236,7 @@ fn run_call<R: Routine>(request: Request, link: Link) -> BoxFuture<'static, Repl
         let frame = Frame {
             pool: link.pool,
             id: request.id,
+            caller: request.caller,
         };
         let body = cx.scope(DISPATCH.scope(frame, step(R::run(args).map(Some))));
         let result = match request.timeout {
@@ -254,6 +255,7 @@ fn run_call<R: Routine>(request: Request, link: Link) -> BoxFuture<'static, Repl
 pub(crate) struct Frame {
     pub(crate) pool: Weak<PoolShared>,
     pub(crate) id: DispatchId,
+    pub(crate) caller: Option<DispatchId>,
 }
 
 struct Session<R: StreamRoutine> {
@@ -276,6 +278,7 @@ fn open_stream<R: StreamRoutine>(
         frame: Frame {
             pool: link.pool,
             id: request.id,
+            caller: request.caller,
         },
         mode: link.mode,
         args: Some(incoming),

@@ -315,3 +315,48 @@ async fn skein_call_outside_a_routine_is_refused() {
         "got {refused:?}"
     );
 }
+
+/// Reports its own dispatch and its parent.
+struct WhoAmI;
+impl Routine for WhoAmI {
+    const NAME: &'static str = "nested.who_am_i";
+    type Args = ();
+    type Output = (String, Option<String>);
+    type Error = Never;
+    async fn run(_: ()) -> Result<Self::Output, Never> {
+        let info = skein::current_dispatch().expect("inside a routine");
+        Ok((info.id.to_string(), info.caller.map(|c| c.to_string())))
+    }
+}
+
+/// Calls `WhoAmI` and returns its own id beside what the inner call saw.
+struct Parent;
+impl Routine for Parent {
+    const NAME: &'static str = "nested.parent";
+    type Args = ();
+    type Output = (String, (String, Option<String>));
+    type Error = String;
+    async fn run(_: ()) -> Result<Self::Output, String> {
+        let own = skein::current_dispatch().expect("inside a routine").id.to_string();
+        let inner = skein::call::<WhoAmI>(()).await.map_err(|e| e.to_string())?;
+        Ok((own, inner))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nested_dispatch_records_its_parent() {
+    // R9: the nested Task records the parent's id in `caller`; a root call has none.
+    let pool = Pool::builder()
+        .workers(2)
+        .routine::<WhoAmI>()
+        .routine::<Parent>()
+        .build()
+        .await
+        .unwrap();
+    let (_, root_caller) = bounded(10, pool.call::<WhoAmI>(())).await.unwrap();
+    assert_eq!(root_caller, None, "a root call has no parent");
+    let (parent, (child, child_caller)) = bounded(10, pool.call::<Parent>(())).await.unwrap();
+    assert_ne!(parent, child);
+    assert_eq!(child_caller, Some(parent), "the nested call names its parent");
+    assert!(skein::current_dispatch().is_none(), "no dispatch outside a routine");
+}
