@@ -108,8 +108,15 @@ impl StreamRoutine for Count {
 
 /// The baseline: a bare ractor actor answering a `call`.
 struct Echo;
+
+struct Ping(i64, RpcReplyPort<i64>);
+
+// skein switches on ractor's `cluster` feature, under which every message type says
+// it is one.
+impl ractor::Message for Ping {}
+
 impl Actor for Echo {
-    type Msg = (i64, RpcReplyPort<i64>);
+    type Msg = Ping;
     type State = ();
     type Arguments = ();
     async fn pre_start(&self, _: ActorRef<Self::Msg>, _: ()) -> Result<(), ActorProcessingErr> {
@@ -118,7 +125,7 @@ impl Actor for Echo {
     async fn handle(
         &self,
         _: ActorRef<Self::Msg>,
-        (x, reply): Self::Msg,
+        Ping(x, reply): Self::Msg,
         _: &mut (),
     ) -> Result<(), ActorProcessingErr> {
         let _ = reply.send(x + 1);
@@ -217,7 +224,7 @@ async fn local(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     let (lat, wall) = sequential(n, |i| {
         let echo = echo.clone();
         async move {
-            let _ = ractor::call!(echo, |reply| (i as i64, reply));
+            let _ = ractor::call!(echo, |reply| Ping(i as i64, reply));
         }
     })
     .await;
@@ -225,7 +232,7 @@ async fn local(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     let (lat, wall) = in_flight_64(n, |i| {
         let echo = echo.clone();
         async move {
-            let _ = ractor::call!(echo, |reply| (i as i64, reply));
+            let _ = ractor::call!(echo, |reply| Ping(i as i64, reply));
         }
     })
     .await;

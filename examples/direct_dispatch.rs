@@ -31,11 +31,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // The request carries the encoded args and a snapshot of the current context,
         // exactly as `pool.call::<Add>((2, 3))` would build it.
         let request = skein::request::<Add>((2, 3))?;
-        let reply = ractor::call!(worker, |reply| WorkerMsg::Dispatch(Dispatch {
-            request,
-            kind: DispatchKind::Call,
-            reply,
-        }))?;
+        let reply = ractor::call!(worker, |reply| WorkerMsg::Dispatch(
+            Dispatch::new(request, DispatchKind::Call),
+            reply
+        ))?;
 
         let manifest_bytes = match &reply.manifest {
             Some(manifest) => manifest.encode()?.len(),

@@ -36,8 +36,8 @@ pub use skein_actors as actors;
 
 pub use error::DispatchError;
 pub use pool::{
-    call, current_dispatch, decode_reply, request, BuildError, DispatchInfo, Events, Pool, PoolBuilder,
-    RoutineStream,
+    call, current_dispatch, decode_reply, request, BuildError, DispatchInfo, Events, Pool,
+    PoolBuilder, RoutineStream,
 };
 pub use routine::{Never, Routine, StreamRoutine};
 pub use skein_actors::{RestartPolicy, SupervisionEvent};

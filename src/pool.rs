@@ -404,11 +404,7 @@ impl PoolShared {
         }
         let id = request.id;
         let (tx, reply) = oneshot::channel();
-        let mut message = WorkerMsg::Dispatch(Dispatch {
-            request,
-            kind,
-            reply: tx.into(),
-        });
+        let mut message = WorkerMsg::Dispatch(Dispatch::new(request, kind), tx.into());
         for _ in 0..self.slots.live().len() {
             let worker = self.slots.pick().ok_or(Refused::NoWorkers)?;
             match worker.cast(message) {
@@ -608,12 +604,10 @@ async fn pull<R: StreamRoutine>(step: Step<R::Args>) -> (Option<Item<R>>, Step<R
         } => {
             let manifest = cx.as_ref().map(Context::take_snapshot).unwrap_or_default();
             let (tx, reply) = oneshot::channel();
-            let pull = Pull {
-                id,
-                manifest,
-                reply: tx.into(),
-            };
-            if worker.cast(WorkerMsg::Pull(pull)).is_err() {
+            if worker
+                .cast(WorkerMsg::Pull(Pull::new(id, manifest), tx.into()))
+                .is_err()
+            {
                 guard.disarm();
                 return (Some(Err(DispatchError::WorkerCrashed)), Step::Done);
             }

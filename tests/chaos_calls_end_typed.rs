@@ -340,11 +340,10 @@ async fn every_call_ends_typed_under_panics_and_kills() {
         };
         let request = skein::request::<Flaky>(job).expect("args encode");
         let reply = within(BOUND, "a final call on each worker", async {
-            ractor::call!(worker, |reply| WorkerMsg::Dispatch(Dispatch {
-                request,
-                kind: DispatchKind::Call,
-                reply,
-            }))
+            ractor::call!(worker, |reply| WorkerMsg::Dispatch(
+                Dispatch::new(request, DispatchKind::Call),
+                reply
+            ))
         })
         .await
         .expect("the worker answers");

@@ -182,11 +182,10 @@ async fn unregistered_routine_is_unknown_routine() {
 async fn direct(pool: &Pool, request: skein::actors::Request) -> skein::actors::Reply {
     let worker = pool.workers()[0].clone().expect("worker 0 is live");
     within(BOUND, "direct dispatch", async {
-        ractor::call!(worker, |reply| WorkerMsg::Dispatch(Dispatch {
-            request,
-            kind: DispatchKind::Call,
-            reply,
-        }))
+        ractor::call!(worker, |reply| WorkerMsg::Dispatch(
+            Dispatch::new(request, DispatchKind::Call),
+            reply
+        ))
     })
     .await
     .expect("the worker answers a direct dispatch")
@@ -340,11 +339,10 @@ async fn dropping_the_last_pool_handle_cancels_dispatches_in_flight() {
     let request = skein::request::<Hold>(gate.id()).expect("args encode");
     let (tx, rx) = oneshot::channel();
     worker
-        .cast(WorkerMsg::Dispatch(Dispatch {
-            request,
-            kind: DispatchKind::Call,
-            reply: tx.into(),
-        }))
+        .cast(WorkerMsg::Dispatch(
+            Dispatch::new(request, DispatchKind::Call),
+            tx.into(),
+        ))
         .expect("worker takes the dispatch");
     gate.until("the routine is running", |c| c.entered == 1)
         .await;

@@ -337,7 +337,10 @@ impl Routine for Parent {
     type Output = (String, (String, Option<String>));
     type Error = String;
     async fn run(_: ()) -> Result<Self::Output, String> {
-        let own = skein::current_dispatch().expect("inside a routine").id.to_string();
+        let own = skein::current_dispatch()
+            .expect("inside a routine")
+            .id
+            .to_string();
         let inner = skein::call::<WhoAmI>(()).await.map_err(|e| e.to_string())?;
         Ok((own, inner))
     }
@@ -357,6 +360,13 @@ async fn a_nested_dispatch_records_its_parent() {
     assert_eq!(root_caller, None, "a root call has no parent");
     let (parent, (child, child_caller)) = bounded(10, pool.call::<Parent>(())).await.unwrap();
     assert_ne!(parent, child);
-    assert_eq!(child_caller, Some(parent), "the nested call names its parent");
-    assert!(skein::current_dispatch().is_none(), "no dispatch outside a routine");
+    assert_eq!(
+        child_caller,
+        Some(parent),
+        "the nested call names its parent"
+    );
+    assert!(
+        skein::current_dispatch().is_none(),
+        "no dispatch outside a routine"
+    );
 }

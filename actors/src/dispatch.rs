@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
-use ractor::RpcReplyPort;
+use ractor::BytesConvertable;
 use serde::{Deserialize, Serialize};
+
+use crate::frame::{self, wire_limits, Limits};
 
 use crate::ids::DispatchId;
 use crate::ledger::LedgerDelta;
@@ -51,28 +53,71 @@ pub enum DispatchKind {
     Stream,
 }
 
-/// The public message that runs a routine on a worker. A user may send it straight to
-/// a worker's `ActorRef` (see `WorkerMsg::Dispatch`) and decode the [`Reply`].
-#[derive(Debug)]
+/// The public message that runs a routine on a worker: what to run, and whether it
+/// is a call or a stream. Send it as `WorkerMsg::Dispatch(dispatch, reply_port)` to a
+/// worker's `ActorRef`, local or on another node; across nodes it travels as one
+/// MessagePack frame.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dispatch {
     /// What to run.
     pub request: Request,
     /// Call or stream.
     pub kind: DispatchKind,
-    /// Where the reply goes.
-    pub reply: RpcReplyPort<Reply>,
+    /// Set when the frame that carried this dispatch could not be read (over the size
+    /// limit, or not a dispatch at all): the worker answers it with `BadFrame`.
+    refused: Option<String>,
+}
+
+impl Dispatch {
+    /// A dispatch of `request`.
+    pub fn new(request: Request, kind: DispatchKind) -> Dispatch {
+        Dispatch {
+            request,
+            kind,
+            refused: None,
+        }
+    }
+
+    /// Why the frame carrying this dispatch was refused, if it was.
+    pub fn refused(&self) -> Option<&str> {
+        self.refused.as_deref()
+    }
+
+    fn refusal(request: Request, kind: DispatchKind, why: String) -> Dispatch {
+        Dispatch {
+            request,
+            kind,
+            refused: Some(why),
+        }
+    }
 }
 
 /// Asks an open stream for its next item, carrying the caller's context as it is now
-/// (reference R70).
-#[derive(Debug)]
+/// (reference R70). Send it as `WorkerMsg::Pull(pull, reply_port)`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pull {
     /// The stream's dispatch id.
     pub id: DispatchId,
     /// The caller's context.
     pub manifest: Manifest,
-    /// Where the item goes.
-    pub reply: RpcReplyPort<Reply>,
+    /// Set when the carrying frame could not be read.
+    refused: Option<String>,
+}
+
+impl Pull {
+    /// A pull of the stream `id` with the caller's context.
+    pub fn new(id: DispatchId, manifest: Manifest) -> Pull {
+        Pull {
+            id,
+            manifest,
+            refused: None,
+        }
+    }
+
+    /// Why the frame carrying this pull was refused, if it was.
+    pub fn refused(&self) -> Option<&str> {
+        self.refused.as_deref()
+    }
 }
 
 /// Why a dispatch failed, as it travels.
@@ -110,6 +155,9 @@ pub enum Failure {
     /// A pull named a stream the worker does not have open.
     #[error("no such stream")]
     NoSuchStream,
+    /// The node the dispatch went to stopped answering or went away.
+    #[error("node down")]
+    NodeDown,
 }
 
 /// What one step produced.
@@ -145,5 +193,97 @@ impl Reply {
             manifest: None,
             delta: LedgerDelta::new(),
         }
+    }
+}
+
+// ---- how these types cross a node connection (ractor_cluster) ----
+//
+// Decoding never panics and never drops a message: a frame that cannot be read (or is
+// over the size limit) becomes a refusal the receiver answers with a typed error.
+
+/// The bytes of `value` as a frame within the wire limits, or why not.
+fn to_wire<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
+    frame::encode(value, &wire_limits()).map_err(|e| e.to_string())
+}
+
+/// A small frame that always fits: the refusal put in place of an oversize one.
+fn to_wire_unlimited<T: Serialize>(value: &T) -> Vec<u8> {
+    frame::encode(value, &Limits::with_max_frame_bytes(usize::MAX)).unwrap_or_default()
+}
+
+impl BytesConvertable for Dispatch {
+    fn into_bytes(self) -> Vec<u8> {
+        match to_wire(&self) {
+            Ok(bytes) => bytes,
+            Err(why) => {
+                let request = Request {
+                    args: Blob::from(Vec::new()),
+                    manifest: Manifest::default(),
+                    ..self.request
+                };
+                to_wire_unlimited(&Dispatch::refusal(request, self.kind, why))
+            }
+        }
+    }
+
+    fn from_bytes(bytes: Vec<u8>) -> Dispatch {
+        frame::decode(&bytes, &wire_limits()).unwrap_or_else(|e| {
+            Dispatch::refusal(
+                Request::new("", Vec::new(), Manifest::default()),
+                DispatchKind::Call,
+                e.to_string(),
+            )
+        })
+    }
+}
+
+impl BytesConvertable for Pull {
+    fn into_bytes(self) -> Vec<u8> {
+        match to_wire(&self) {
+            Ok(bytes) => bytes,
+            Err(why) => to_wire_unlimited(&Pull {
+                id: self.id,
+                manifest: Manifest::default(),
+                refused: Some(why),
+            }),
+        }
+    }
+
+    fn from_bytes(bytes: Vec<u8>) -> Pull {
+        frame::decode(&bytes, &wire_limits()).unwrap_or_else(|e| Pull {
+            id: DispatchId::nil(),
+            manifest: Manifest::default(),
+            refused: Some(e.to_string()),
+        })
+    }
+}
+
+impl BytesConvertable for Reply {
+    fn into_bytes(self) -> Vec<u8> {
+        match to_wire(&self) {
+            Ok(bytes) => bytes,
+            // The reply is lost, but its spends are not: they travel in the refusal.
+            Err(why) => to_wire_unlimited(&Reply {
+                outcome: Outcome::Failed(Failure::BadFrame(why)),
+                manifest: None,
+                delta: self.delta,
+            }),
+        }
+    }
+
+    fn from_bytes(bytes: Vec<u8>) -> Reply {
+        frame::decode(&bytes, &wire_limits())
+            .unwrap_or_else(|e| Reply::failed(Failure::BadFrame(e.to_string())))
+    }
+}
+
+impl BytesConvertable for DispatchId {
+    fn into_bytes(self) -> Vec<u8> {
+        to_wire_unlimited(&self)
+    }
+
+    /// An unreadable id becomes the nil id, which names no dispatch.
+    fn from_bytes(bytes: Vec<u8>) -> DispatchId {
+        frame::decode(&bytes, &Limits::default()).unwrap_or_else(|_| DispatchId::nil())
     }
 }

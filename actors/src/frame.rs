@@ -35,6 +35,23 @@ impl Default for Limits {
     }
 }
 
+/// The limits applied to frames that cross a node connection (set by the node; the
+/// default limit until then).
+pub fn wire_limits() -> Limits {
+    match WIRE_MAX_FRAME_BYTES.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => Limits::default(),
+        max => Limits::with_max_frame_bytes(max),
+    }
+}
+
+/// Sets the limits of frames that cross a node connection, for this process.
+pub fn set_wire_limits(limits: Limits) {
+    WIRE_MAX_FRAME_BYTES.store(limits.max_frame_bytes, std::sync::atomic::Ordering::Relaxed);
+}
+
+static WIRE_MAX_FRAME_BYTES: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
 /// A frame could not be encoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -60,6 +60,13 @@ impl LedgerId {
     }
 }
 
+impl LedgerId {
+    /// The nil ledger id: the home of no token.
+    pub fn nil() -> LedgerId {
+        LedgerId(Uuid::nil())
+    }
+}
+
 impl Default for LedgerId {
     fn default() -> Self {
         LedgerId::new()
@@ -135,6 +142,13 @@ impl DispatchId {
             prefix,
             NEXT.fetch_add(1, Ordering::Relaxed),
         ))
+    }
+}
+
+impl DispatchId {
+    /// The nil id: names no dispatch.
+    pub fn nil() -> DispatchId {
+        DispatchId(Uuid::nil())
     }
 }
 

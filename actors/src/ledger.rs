@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{LedgerId, TokenId};
 
 /// What a spend decided.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SpendOutcome {
     /// This was the first spend: the caller owns the reset.
     Spent,

@@ -144,6 +144,8 @@ pub enum PoolMsg {
     Restart(usize),
 }
 
+impl ractor::Message for PoolMsg {}
+
 /// The Pool supervisor actor.
 #[derive(Debug, Default)]
 pub struct PoolSupervisor;

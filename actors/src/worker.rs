@@ -54,21 +54,22 @@ impl Default for Admission {
     }
 }
 
-/// Messages a worker handles.
-#[derive(Debug)]
-#[non_exhaustive]
+/// Messages a worker handles. The same messages reach a worker on another node:
+/// ractor_cluster carries each as a MessagePack frame.
+#[derive(Debug, ractor_cluster::RactorClusterMessage)]
 pub enum WorkerMsg {
-    /// Run a routine (or open a stream).
-    Dispatch(Dispatch),
+    /// Run a routine (or open a stream); the reply goes to the port.
+    #[rpc]
+    Dispatch(Dispatch, RpcReplyPort<Reply>),
     /// Ask an open stream for its next item.
-    Pull(Pull),
+    #[rpc]
+    Pull(Pull, RpcReplyPort<Reply>),
     /// Cancel a dispatch: its routine is dropped where it stands and its cleanup runs.
     Cancel(DispatchId),
     /// Fail the worker on purpose, as if it crashed (fault injection).
     Crash(String),
     /// A slot freed up while dispatches wait in the queue (sent by the worker's own
     /// tasks).
-    #[doc(hidden)]
     Admit,
 }
 
@@ -95,7 +96,7 @@ impl std::fmt::Debug for WorkerArgs {
 
 struct Running {
     abort: AbortHandle,
-    pulls: Option<mpsc::UnboundedSender<Pull>>,
+    pulls: Option<mpsc::UnboundedSender<(Pull, RpcReplyPort<Reply>)>>,
 }
 
 /// What the worker and its tasks share.
@@ -125,7 +126,7 @@ impl Tasks {
 pub struct WorkerState {
     args: WorkerArgs,
     tasks: Arc<Tasks>,
-    queue: VecDeque<Dispatch>,
+    queue: VecDeque<(Dispatch, RpcReplyPort<Reply>)>,
 }
 
 impl Drop for WorkerState {
@@ -205,8 +206,8 @@ impl Actor for Worker {
     ) -> Result<(), ActorProcessingErr> {
         // A graceful stop: every dispatch, running or queued, is answered `Cancelled`.
         state.tasks.stopping.store(true, Ordering::Release);
-        for dispatch in state.queue.drain(..) {
-            let _ = dispatch.reply.send(Reply::failed(Failure::Cancelled));
+        for (_, reply) in state.queue.drain(..) {
+            let _ = reply.send(Reply::failed(Failure::Cancelled));
         }
         Ok(())
     }
@@ -218,8 +219,17 @@ impl Actor for Worker {
         state: &mut WorkerState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            WorkerMsg::Dispatch(dispatch) => state.admit(dispatch, &myself),
-            WorkerMsg::Pull(pull) => {
+            WorkerMsg::Dispatch(dispatch, reply) => match dispatch.refused() {
+                Some(why) => {
+                    let _ = reply.send(Reply::failed(Failure::BadFrame(why.to_string())));
+                }
+                None => state.admit(dispatch, reply, &myself),
+            },
+            WorkerMsg::Pull(pull, reply) => {
+                if let Some(why) = pull.refused() {
+                    let _ = reply.send(Reply::failed(Failure::BadFrame(why.to_string())));
+                    return Ok(());
+                }
                 let pulls = state
                     .tasks
                     .running()
@@ -227,12 +237,12 @@ impl Actor for Worker {
                     .and_then(|r| r.pulls.clone());
                 match pulls {
                     Some(pulls) => {
-                        if let Err(mpsc::error::SendError(pull)) = pulls.send(pull) {
-                            let _ = pull.reply.send(Reply::failed(Failure::NoSuchStream));
+                        if let Err(mpsc::error::SendError((_, reply))) = pulls.send((pull, reply)) {
+                            let _ = reply.send(Reply::failed(Failure::NoSuchStream));
                         }
                     }
                     None => {
-                        let _ = pull.reply.send(Reply::failed(Failure::NoSuchStream));
+                        let _ = reply.send(Reply::failed(Failure::NoSuchStream));
                     }
                 }
             }
@@ -251,34 +261,40 @@ impl Actor for Worker {
 }
 
 impl WorkerState {
-    fn admit(&mut self, dispatch: Dispatch, myself: &ActorRef<WorkerMsg>) {
+    fn admit(
+        &mut self,
+        dispatch: Dispatch,
+        reply: RpcReplyPort<Reply>,
+        myself: &ActorRef<WorkerMsg>,
+    ) {
         let nested = dispatch.request.caller.is_some();
         if nested || self.tasks.running().len() < self.args.admission.max_concurrency {
-            self.start(dispatch, myself);
+            self.start(dispatch, reply, myself);
         } else if self.queue.len() < self.args.admission.max_queue {
-            self.queue.push_back(dispatch);
+            self.queue.push_back((dispatch, reply));
             self.tasks.queued.store(self.queue.len(), Ordering::Release);
         } else {
-            let _ = dispatch.reply.send(Reply::failed(Failure::Overloaded));
+            let _ = reply.send(Reply::failed(Failure::Overloaded));
         }
     }
 
     fn admit_queued(&mut self, myself: &ActorRef<WorkerMsg>) {
         while self.tasks.running().len() < self.args.admission.max_concurrency {
             match self.queue.pop_front() {
-                Some(dispatch) => self.start(dispatch, myself),
+                Some((dispatch, reply)) => self.start(dispatch, reply, myself),
                 None => break,
             }
         }
         self.tasks.queued.store(self.queue.len(), Ordering::Release);
     }
 
-    fn start(&mut self, dispatch: Dispatch, myself: &ActorRef<WorkerMsg>) {
-        let Dispatch {
-            request,
-            kind,
-            reply,
-        } = dispatch;
+    fn start(
+        &mut self,
+        dispatch: Dispatch,
+        reply: RpcReplyPort<Reply>,
+        myself: &ActorRef<WorkerMsg>,
+    ) {
+        let Dispatch { request, kind, .. } = dispatch;
         let id = request.id;
         let answer = Answer::new(reply, &self.tasks);
         let done = Done {
@@ -343,7 +359,7 @@ async fn serve_stream(
     mut session: Box<dyn StreamSession>,
     first: Manifest,
     first_answer: Answer,
-    mut pulls: mpsc::UnboundedReceiver<Pull>,
+    mut pulls: mpsc::UnboundedReceiver<(Pull, RpcReplyPort<Reply>)>,
     done: Done,
 ) {
     let mut step = Some((first, first_answer));
@@ -361,7 +377,7 @@ async fn serve_stream(
         step = pulls
             .recv()
             .await
-            .map(|pull| (pull.manifest, Answer::new(pull.reply, &done.tasks)));
+            .map(|(pull, reply)| (pull.manifest, Answer::new(reply, &done.tasks)));
     }
     done.free();
 }
