@@ -26,6 +26,9 @@ pub enum DispatchError<E> {
     /// The worker died with the dispatch in flight.
     #[error("worker crashed")]
     WorkerCrashed,
+    /// The node the dispatch went to died or stopped answering heartbeats.
+    #[error("node down")]
+    NodeDown,
     /// The call ran past its deadline; the routine was cancelled.
     #[error("timed out")]
     Timeout,
@@ -62,6 +65,7 @@ impl<E> DispatchError<E> {
             Failure::BadArgs(message) => DispatchError::BadArgs(message),
             Failure::Overloaded => DispatchError::Overloaded,
             Failure::WorkerCrashed => DispatchError::WorkerCrashed,
+            Failure::NodeDown => DispatchError::NodeDown,
             Failure::Timeout => DispatchError::Timeout,
             Failure::Cancelled | Failure::NoSuchStream => DispatchError::Cancelled,
             Failure::BadFrame(message) => DispatchError::BadFrame(message),

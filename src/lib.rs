@@ -30,6 +30,7 @@ pub mod context;
 mod error;
 pub mod payload;
 mod pool;
+pub mod process;
 mod routine;
 
 pub use skein_actors as actors;
@@ -39,8 +40,9 @@ pub use pool::{
     call, current_dispatch, decode_reply, request, BuildError, DispatchInfo, Events, Pool,
     PoolBuilder, RoutineStream,
 };
+pub use process::serve_if_worker;
 pub use routine::{Never, Routine, StreamRoutine};
-pub use skein_actors::{RestartPolicy, SupervisionEvent};
+pub use skein_actors::{Node, NodeBuilder, NodeError, NodeEvent, RestartPolicy, SupervisionEvent};
 
 pub use context::{
     fork, scope, spawn, Context, ContextVar, GetError, InstallError, InstallMode, ResetError,

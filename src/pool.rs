@@ -13,10 +13,11 @@ use futures::{Stream, StreamExt};
 use ractor::{Actor, ActorRef, MessagingErr};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use skein_actors::process::{ProcessArgs, ProcessMsg, ProcessSupervisor};
 use skein_actors::{
-    home, Admission, Dispatch, DispatchId, DispatchKind, Failure, Manifest, Outcome, PoolArgs,
-    PoolMsg, PoolSupervisor, Pull, Reply, Request, RestartPolicy, SupervisionEvent, WorkerMsg,
-    WorkerSlots,
+    home, Admission, Dispatch, DispatchId, DispatchKind, Failure, Manifest, Node, Outcome,
+    PoolArgs, PoolMsg, PoolSupervisor, Pull, Reply, Request, RestartPolicy, SupervisionEvent,
+    WorkerMsg, WorkerSlots,
 };
 use tokio::sync::{broadcast, oneshot};
 
@@ -61,6 +62,10 @@ pub struct Pool {
 
 pub(crate) struct PoolShared {
     slots: Arc<WorkerSlots>,
+    /// The node whose cluster the pool reaches, kept alive as long as the pool.
+    _node: Option<Node>,
+    /// The supervisor of the pool's worker processes, if it has any.
+    processes: Option<ActorRef<ProcessMsg>>,
     supervisor: ActorRef<PoolMsg>,
     events: broadcast::Sender<SupervisionEvent>,
     timeout: Option<Duration>,
@@ -69,6 +74,10 @@ pub(crate) struct PoolShared {
 
 impl Drop for PoolShared {
     fn drop(&mut self) {
+        if let Some(processes) = &self.processes {
+            // Its post_stop kills every child.
+            processes.stop(Some("pool dropped".to_string()));
+        }
         self.supervisor.stop(Some("pool dropped".to_string()));
     }
 }
@@ -106,7 +115,17 @@ pub struct PoolBuilder {
     policy: RestartPolicy,
     timeout: Option<Duration>,
     mode: InstallMode,
+    node: Option<Node>,
+    group: String,
+    /// Local workers were asked for explicitly (a pool of worker processes has none
+    /// unless asked).
+    workers_set: bool,
+    processes: usize,
+    workers_per_process: usize,
 }
+
+/// The process group pools join by default when they are given a node.
+pub const DEFAULT_GROUP: &str = "skein.workers";
 
 impl fmt::Debug for PoolBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -120,9 +139,28 @@ impl fmt::Debug for PoolBuilder {
 }
 
 impl PoolBuilder {
-    /// How many workers (default: the number of CPUs).
+    /// How many workers in this process (default: the number of CPUs; none when the
+    /// pool has worker processes).
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n;
+        self.workers_set = true;
+        self
+    }
+
+    /// Runs the routines in `n` worker processes too (B7): the pool re-runs the
+    /// current binary `n` times, and each child joins this pool's node (one is made if
+    /// none was given) and serves the same routines. The binary's `main` must call
+    /// [`crate::serve_if_worker`] first. The pool restarts a child that exits, under
+    /// its restart policy, and kills every child when it is dropped; a child also
+    /// exits by itself when this process dies.
+    pub fn processes(mut self, n: usize) -> Self {
+        self.processes = n;
+        self
+    }
+
+    /// In-process workers in each worker process (default 1).
+    pub fn workers_per_process(mut self, n: usize) -> Self {
+        self.workers_per_process = n.max(1);
         self
     }
 
@@ -175,6 +213,22 @@ impl PoolBuilder {
         self
     }
 
+    /// Joins the pool to a node's cluster: its workers join the process group (see
+    /// [`PoolBuilder::group`]) so pools on other nodes can use them, and it routes to
+    /// the workers other nodes have in that group. A dispatch to a node that dies or
+    /// stops answering fails with [`DispatchError::NodeDown`].
+    pub fn node(mut self, node: &Node) -> Self {
+        self.node = Some(node.clone());
+        self
+    }
+
+    /// The process group of a pool with a node (default [`DEFAULT_GROUP`]). Pools in
+    /// one group share their workers; the routines they register must agree.
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.group = group.into();
+        self
+    }
+
     /// Starts the supervisor and its workers.
     ///
     /// # Errors
@@ -182,31 +236,70 @@ impl PoolBuilder {
     /// [`BuildError`] for no workers, a routine name registered twice, or an actor
     /// that failed to start.
     pub async fn build(self) -> Result<Pool, BuildError> {
-        if self.workers == 0 {
+        let mut this = self;
+        if this.processes > 0 {
+            if !this.workers_set {
+                this.workers = 0;
+            }
+            if this.node.is_none() {
+                let node = Node::builder()
+                    .listen("127.0.0.1:0")
+                    .cookie(uuid::Uuid::new_v4().simple().to_string())
+                    .build()
+                    .await
+                    .map_err(|e| BuildError::Start(e.to_string()))?;
+                this.node = Some(node);
+            }
+        }
+        // A pool with a node may have no workers of its own: it uses its cluster's.
+        if this.workers == 0 && this.node.is_none() {
             return Err(BuildError::NoWorkers);
         }
-        if let Some(name) = self.duplicate {
+        if let Some(name) = this.duplicate {
             return Err(BuildError::DuplicateRoutine(name));
         }
-        let executor = Arc::new(RoutineExecutor::new(self.routines, self.mode));
-        let slots = Arc::new(WorkerSlots::new(self.workers));
+        let executor = Arc::new(RoutineExecutor::new(this.routines, this.mode));
+        let slots = Arc::new(WorkerSlots::new(this.workers));
         let (events, _) = broadcast::channel(1024);
         let args = PoolArgs {
             executor: executor.clone(),
-            admission: self.admission,
-            policy: self.policy,
+            admission: this.admission,
+            policy: this.policy,
             slots: slots.clone(),
             events: events.clone(),
+            group: this.node.as_ref().map(|_| this.group.clone()),
         };
         let (supervisor, _) = Actor::spawn(None, PoolSupervisor, args)
             .await
             .map_err(|e| BuildError::Start(e.to_string()))?;
+        let processes = match (&this.node, this.processes) {
+            (Some(node), n) if n > 0 => {
+                let exe = std::env::current_exe().map_err(|e| BuildError::Start(e.to_string()))?;
+                let args = ProcessArgs {
+                    exe,
+                    args: vec![crate::process::WORKER_ARG.to_string()],
+                    count: n,
+                    workers_each: this.workers_per_process,
+                    parent: node.addr().to_string(),
+                    cookie: node.cookie().to_string(),
+                    policy: this.policy,
+                    events: events.clone(),
+                };
+                let (processes, _) = Actor::spawn(None, ProcessSupervisor, args)
+                    .await
+                    .map_err(|e| BuildError::Start(e.to_string()))?;
+                Some(processes)
+            }
+            _ => None,
+        };
         let shared = Arc::new(PoolShared {
             slots,
+            _node: this.node,
+            processes,
             supervisor,
             events,
-            timeout: self.timeout,
-            mode: self.mode,
+            timeout: this.timeout,
+            mode: this.mode,
         });
         let _ = executor.pool.set(Arc::downgrade(&shared));
         Ok(Pool { shared })
@@ -224,6 +317,11 @@ impl Pool {
             policy: RestartPolicy::default(),
             timeout: None,
             mode: InstallMode::Lenient,
+            node: None,
+            group: DEFAULT_GROUP.to_string(),
+            workers_set: false,
+            processes: 0,
+            workers_per_process: 1,
         }
     }
 
@@ -282,6 +380,38 @@ impl Pool {
     /// [`WorkerMsg::Dispatch`] straight to one; see `examples/direct_dispatch.rs`.
     pub fn workers(&self) -> Vec<Option<ActorRef<WorkerMsg>>> {
         self.shared.slots.live()
+    }
+
+    /// The workers of other nodes this pool routes to (see [`PoolBuilder::node`]).
+    pub fn remote_workers(&self) -> Vec<ActorRef<WorkerMsg>> {
+        self.shared.slots.remote()
+    }
+
+    /// Waits until the pool routes to at least `n` workers, local and remote together:
+    /// for a pool whose workers are on other nodes, that connect after it starts.
+    ///
+    /// # Errors
+    ///
+    /// [`DispatchError::NoWorkers`] if there are still fewer after `within`.
+    pub async fn wait_for_workers(
+        &self,
+        n: usize,
+        within: Duration,
+    ) -> Result<(), DispatchError<crate::Never>> {
+        let mut events = self.events();
+        let deadline = tokio::time::Instant::now() + within;
+        while self.shared.slots.len() < n {
+            // Every change of membership is an event; wait for the next one.
+            match tokio::time::timeout_at(deadline, events.next()).await {
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => break,
+            }
+        }
+        if self.shared.slots.len() >= n {
+            Ok(())
+        } else {
+            Err(DispatchError::NoWorkers)
+        }
     }
 
     /// Whether the pool gave up after too many restarts.
@@ -354,6 +484,21 @@ struct Sent {
     reply: oneshot::Receiver<Reply>,
 }
 
+impl Sent {
+    /// What a reply port closed without a reply means: the worker died, or its node.
+    fn lost(&self) -> Failure {
+        lost(&self.worker)
+    }
+}
+
+fn lost(worker: &ActorRef<WorkerMsg>) -> Failure {
+    if worker.get_id().is_local() {
+        Failure::WorkerCrashed
+    } else {
+        Failure::NodeDown
+    }
+}
+
 /// Where the running routine body was dispatched from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DispatchInfo {
@@ -387,7 +532,8 @@ impl PoolShared {
         // Dropped before the reply (the caller cancelled, or the deadline passed), the
         // guard cancels the routine on the worker.
         let guard = CancelOnDrop::new(&sent);
-        let reply = wait(sent.reply, timeout)
+        let lost = sent.lost();
+        let reply = wait(sent.reply, timeout, lost)
             .await
             .map_err(DispatchError::from_failure)?;
         guard.disarm();
@@ -405,7 +551,7 @@ impl PoolShared {
         let id = request.id;
         let (tx, reply) = oneshot::channel();
         let mut message = WorkerMsg::Dispatch(Dispatch::new(request, kind), tx.into());
-        for _ in 0..self.slots.live().len() {
+        for _ in 0..self.slots.len() {
             let worker = self.slots.pick().ok_or(Refused::NoWorkers)?;
             match worker.cast(message) {
                 Ok(()) => return Ok(Sent { worker, id, reply }),
@@ -434,10 +580,12 @@ fn prepare<E>(
     Ok(request)
 }
 
-/// Waits for a reply; a dropped reply port means the worker died with it.
+/// Waits for a reply; a reply port dropped without a reply means `lost`: the worker
+/// died with it, or its node did.
 async fn wait(
     reply: oneshot::Receiver<Reply>,
     timeout: Option<Duration>,
+    lost: Failure,
 ) -> Result<Reply, Failure> {
     let reply = match timeout {
         Some(limit) => tokio::time::timeout(limit, reply)
@@ -445,7 +593,7 @@ async fn wait(
             .map_err(|_| Failure::Timeout)?,
         None => reply.await,
     };
-    reply.map_err(|_| Failure::WorkerCrashed)
+    reply.map_err(|_| lost)
 }
 
 /// Takes a reply in: records its spends, merges its context into the caller's
@@ -609,12 +757,15 @@ async fn pull<R: StreamRoutine>(step: Step<R::Args>) -> (Option<Item<R>>, Step<R
                 .is_err()
             {
                 guard.disarm();
-                return (Some(Err(DispatchError::WorkerCrashed)), Step::Done);
+                return (
+                    Some(Err(DispatchError::from_failure(lost(&worker)))),
+                    Step::Done,
+                );
             }
             (shared, worker, id, guard, reply)
         }
     };
-    let reply = match wait(reply, None).await {
+    let reply = match wait(reply, None, lost(&worker)).await {
         Ok(reply) => reply,
         Err(failure) => {
             guard.disarm();

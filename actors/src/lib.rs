@@ -25,15 +25,18 @@ mod home;
 mod ids;
 mod ledger;
 mod manifest;
+mod node;
 mod pool;
+pub mod process;
 mod worker;
 
 pub use dispatch::{Dispatch, DispatchKind, Failure, Outcome, Pull, Reply, Request};
-pub use frame::{DecodeError, EncodeError, Limits, WIRE_VERSION};
+pub use frame::{set_wire_limits, wire_limits, DecodeError, EncodeError, Limits, WIRE_VERSION};
 pub use home::{home, HomeLedger};
 pub use ids::{ChainId, DispatchId, LedgerId, TokenId};
 pub use ledger::{Ledger, LedgerActor, LedgerDelta, LedgerMsg, SpendOutcome};
 pub use manifest::{Binding, Blob, Manifest, VarEntry, VarKey};
+pub use node::{spend, AgentMsg, LedgerUnavailable, Node, NodeBuilder, NodeError, NodeEvent, Tls};
 pub use pool::{
     PoolArgs, PoolMsg, PoolState, PoolSupervisor, RestartPolicy, SupervisionEvent, WorkerSlots,
 };

@@ -83,6 +83,26 @@ pub enum SupervisionEvent {
         /// included.
         restarts_in_window: usize,
     },
+    /// A worker process started.
+    ProcessStarted {
+        /// Its index among the pool's worker processes.
+        process: usize,
+        /// Its pid.
+        pid: u32,
+    },
+    /// A worker process exited; it is restarted under the restart policy. Dispatches
+    /// in flight on it failed with `NodeDown`.
+    ProcessExited {
+        /// Its index.
+        process: usize,
+        /// How it exited.
+        status: String,
+    },
+    /// The workers this pool reaches on other nodes changed (a node joined or left).
+    RemoteWorkers {
+        /// How many there are now.
+        count: usize,
+    },
     /// Restarts exceeded the policy: the pool stopped and refuses new dispatches.
     PoolFailed {
         /// What tipped it over.
@@ -95,6 +115,8 @@ pub enum SupervisionEvent {
 #[derive(Debug)]
 pub struct WorkerSlots {
     slots: RwLock<Vec<Option<ActorRef<WorkerMsg>>>>,
+    /// Workers of other nodes in the pool's process group.
+    remote: RwLock<Vec<ActorRef<WorkerMsg>>>,
     next: AtomicUsize,
     failed: AtomicBool,
 }
@@ -104,6 +126,7 @@ impl WorkerSlots {
     pub fn new(n: usize) -> WorkerSlots {
         WorkerSlots {
             slots: RwLock::new(vec![None; n]),
+            remote: RwLock::new(Vec::new()),
             next: AtomicUsize::new(0),
             failed: AtomicBool::new(false),
         }
@@ -117,12 +140,38 @@ impl WorkerSlots {
         self.slots.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The next live worker, round robin; `None` if every slot is empty.
+    /// The next live worker, local or remote, round robin; `None` if there is none.
     pub fn pick(&self) -> Option<ActorRef<WorkerMsg>> {
         let slots = self.read();
-        let n = slots.len();
+        let remote = self.remote.read().unwrap_or_else(|p| p.into_inner());
+        let n = slots.len() + remote.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        (0..n).find_map(|i| slots[(start + i) % n].clone())
+        (0..n).find_map(|i| match (start + i) % n {
+            i if i < slots.len() => slots[i].clone(),
+            i => Some(remote[i - slots.len()].clone()),
+        })
+    }
+
+    /// How many workers there are, local slots and remote workers together.
+    pub fn len(&self) -> usize {
+        self.read().len() + self.remote.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether there are no workers at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The workers of other nodes this pool routes to.
+    pub fn remote(&self) -> Vec<ActorRef<WorkerMsg>> {
+        self.remote
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_remote(&self, workers: Vec<ActorRef<WorkerMsg>>) {
+        *self.remote.write().unwrap_or_else(|p| p.into_inner()) = workers;
     }
 
     /// The live workers, by slot.
@@ -162,6 +211,9 @@ pub struct PoolArgs {
     pub slots: Arc<WorkerSlots>,
     /// Where events go.
     pub events: broadcast::Sender<SupervisionEvent>,
+    /// The process group the pool's workers join, and whose workers on other nodes it
+    /// routes to; `None` keeps the pool to this process.
+    pub group: Option<String>,
 }
 
 impl std::fmt::Debug for PoolArgs {
@@ -206,6 +258,9 @@ impl PoolState {
             admission: self.args.admission,
         };
         let (worker, _) = Actor::spawn_linked(None, Worker, args, myself.get_cell()).await?;
+        if let Some(group) = &self.args.group {
+            ractor::pg::join(group.clone(), vec![worker.get_cell()]);
+        }
         self.args.slots.write()[slot] = Some(worker);
         self.emit(SupervisionEvent::WorkerStarted { worker: slot });
         Ok(())
@@ -217,6 +272,20 @@ impl PoolState {
             .read()
             .iter()
             .position(|slot| slot.as_ref().is_some_and(|w| w.get_id() == cell.get_id()))
+    }
+
+    /// Routes to the workers other nodes have in the group, as the group is now.
+    fn refresh_remote(&self) {
+        if let Some(group) = &self.args.group {
+            let remote = ractor::pg::get_members(group)
+                .into_iter()
+                .filter(|cell| !cell.get_id().is_local())
+                .map(ActorRef::<WorkerMsg>::from)
+                .collect::<Vec<_>>();
+            let count = remote.len();
+            self.args.slots.set_remote(remote);
+            self.emit(SupervisionEvent::RemoteWorkers { count });
+        }
     }
 
     /// The ledger actor this pool started.
@@ -246,6 +315,11 @@ impl Actor for PoolSupervisor {
         for slot in 0..n {
             state.start_worker(slot, &myself).await?;
         }
+        if let Some(group) = &state.args.group {
+            // Membership changes arrive as supervision events.
+            ractor::pg::monitor(group.clone(), myself.get_cell());
+        }
+        state.refresh_remote();
         Ok(state)
     }
 
@@ -279,6 +353,10 @@ impl Actor for PoolSupervisor {
             RactorEvent::ActorFailed(cell, err) => (cell, err.to_string()),
             RactorEvent::ActorTerminated(cell, _, reason) => {
                 (cell, reason.unwrap_or_else(|| "stopped".to_string()))
+            }
+            RactorEvent::ProcessGroupChanged(_) => {
+                state.refresh_remote();
+                return Ok(());
             }
             _ => return Ok(()),
         };

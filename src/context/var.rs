@@ -213,28 +213,41 @@ impl<T: Serialize + DeserializeOwned + 'static> ContextVar<T> {
     ///
     /// # Cancel safety
     ///
-    /// The checks and the spend happen before the first suspension point of the
-    /// returned future, so dropping it before it is polled changes nothing, and once
-    /// polled the reset completes in the same poll for tokens homed in this process.
+    /// For a token minted in this process the reset completes in the first poll. For a
+    /// token minted on another node the spend is decided there: if the future is
+    /// dropped while that answer is on its way, the token may be spent while the value
+    /// here is left as it was.
     pub async fn reset(&'static self, token: Token<T>) -> Result<(), ResetError<T>> {
         let Some(cx) = Context::current() else {
             return Err(ResetError::new(ResetErrorKind::NoScope, token));
         };
-        let mut state = cx.lock();
+        {
+            let state = cx.lock();
+            let cell = &token.cell;
+            if state.knows_spent(&cell.key, &cell.id) || home().is_spent(&cell.id) {
+                return Err(ResetError::new(ResetErrorKind::AlreadyUsed, token));
+            }
+            if cell.key != self.key {
+                return Err(ResetError::new(ResetErrorKind::WrongVar, token));
+            }
+            if cell.owner() != state.id() {
+                return Err(ResetError::new(ResetErrorKind::DifferentContext, token));
+            }
+        }
+        // The decision, at the token's home ledger: one spend per id wins, whichever
+        // handle, whichever context, whichever node. The context is not locked while
+        // a remote home answers.
+        match skein_actors::spend(token.cell.id).await {
+            Ok(skein_actors::SpendOutcome::Spent) => {}
+            Ok(skein_actors::SpendOutcome::AlreadySpent) => {
+                return Err(ResetError::new(ResetErrorKind::AlreadyUsed, token));
+            }
+            Err(skein_actors::LedgerUnavailable) => {
+                return Err(ResetError::new(ResetErrorKind::LedgerUnavailable, token));
+            }
+        }
         let cell = &token.cell;
-        if state.knows_spent(&cell.key, &cell.id) || home().is_spent(&cell.id) {
-            return Err(ResetError::new(ResetErrorKind::AlreadyUsed, token));
-        }
-        if cell.key != self.key {
-            return Err(ResetError::new(ResetErrorKind::WrongVar, token));
-        }
-        if cell.owner() != state.id() {
-            return Err(ResetError::new(ResetErrorKind::DifferentContext, token));
-        }
-        // The decision: one spend per id wins, whichever handle, whichever context.
-        if home().spend(cell.id) == skein_actors::SpendOutcome::AlreadySpent {
-            return Err(ResetError::new(ResetErrorKind::AlreadyUsed, token));
-        }
+        let mut state = cx.lock();
         state.apply_reset(&cell.key, cell.id, cell.old.clone());
         Ok(())
     }

@@ -1,0 +1,228 @@
+//! Worker processes: children that re-run the current binary as worker nodes, kept
+//! alive by a supervisor.
+//!
+//! A child learns where its parent's node listens from its environment, and reads the
+//! cookie from the first line of its stdin; it then keeps reading stdin, and exits as
+//! soon as stdin closes. The parent holds the other end: when the parent drops its
+//! pool the child is killed, and when the parent process dies (even by SIGKILL) the
+//! kernel closes the pipe and the child exits (reference R41). No orphan outlives its
+//! parent.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::io::AsyncWriteExt;
+use tokio::process::{Child, Command};
+use tokio::sync::broadcast;
+
+use crate::pool::{RestartPolicy, SupervisionEvent};
+
+/// The environment variable that tells a process it is a worker process, holding its
+/// parent node's address.
+pub const PARENT_ENV: &str = "SKEIN_WORKER_PARENT";
+/// The environment variable holding a worker process's index among its siblings.
+pub const INDEX_ENV: &str = "SKEIN_WORKER_INDEX";
+/// The environment variable holding how many in-process workers a worker process runs.
+pub const WORKERS_ENV: &str = "SKEIN_WORKER_THREADS";
+
+/// What the process supervisor starts with.
+#[derive(Debug, Clone)]
+pub struct ProcessArgs {
+    /// The binary to run: the current one.
+    pub exe: PathBuf,
+    /// The arguments to run it with.
+    pub args: Vec<String>,
+    /// How many worker processes.
+    pub count: usize,
+    /// In-process workers in each.
+    pub workers_each: usize,
+    /// Where the parent's node listens.
+    pub parent: String,
+    /// The cluster's cookie, handed over on stdin.
+    pub cookie: String,
+    /// How crashed children are restarted.
+    pub policy: RestartPolicy,
+    /// Where events go (`ProcessStarted`, `ProcessExited`, `PoolFailed`).
+    pub events: broadcast::Sender<SupervisionEvent>,
+}
+
+/// Messages of the process supervisor.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ProcessMsg {
+    /// Child `index` exited with this status (sent by its watcher task).
+    Exited(usize, u64, String),
+    /// Start child `index` (sent to itself after a backoff).
+    Start(usize),
+}
+
+impl ractor::Message for ProcessMsg {}
+
+/// Supervises the worker processes.
+#[derive(Debug, Default)]
+pub struct ProcessSupervisor;
+
+/// The process supervisor's state: one slot per child.
+#[derive(Debug)]
+pub struct ProcessState {
+    args: ProcessArgs,
+    /// The pid of each running child, with the generation that tells a stale exit
+    /// report from a current one.
+    children: Vec<Option<(u32, u64)>>,
+    generation: u64,
+    restarts: VecDeque<Instant>,
+    /// Kill handles: dropping one kills its child (`kill_on_drop`).
+    handles: Vec<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl ProcessState {
+    fn emit(&self, event: SupervisionEvent) {
+        let _ = self.args.events.send(event);
+    }
+
+    async fn start(
+        &mut self,
+        index: usize,
+        myself: &ActorRef<ProcessMsg>,
+    ) -> Result<(), ActorProcessingErr> {
+        let mut child = Command::new(&self.args.exe)
+            .args(&self.args.args)
+            .env(PARENT_ENV, &self.args.parent)
+            .env(INDEX_ENV, index.to_string())
+            .env(WORKERS_ENV, self.args.workers_each.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let pid = child.id().unwrap_or_default();
+        let mut stdin = child.stdin.take().ok_or("the child has no stdin")?;
+        stdin
+            .write_all(format!("{}\n", self.args.cookie).as_bytes())
+            .await?;
+        self.generation += 1;
+        let generation = self.generation;
+        self.children[index] = Some((pid, generation));
+        let report = myself.clone();
+        // The watcher owns the child (and so its kill-on-drop) and its stdin (whose
+        // closing is what tells the child its parent is gone).
+        let watcher = tokio::spawn(async move {
+            let _stdin = stdin;
+            let status = watch(&mut child).await;
+            let _ = report.cast(ProcessMsg::Exited(index, generation, status));
+        });
+        if let Some(old) = self.handles[index].replace(watcher) {
+            old.abort();
+        }
+        self.emit(SupervisionEvent::ProcessStarted {
+            process: index,
+            pid,
+        });
+        Ok(())
+    }
+}
+
+async fn watch(child: &mut Child) -> String {
+    match child.wait().await {
+        Ok(status) => status.to_string(),
+        Err(e) => e.to_string(),
+    }
+}
+
+impl Actor for ProcessSupervisor {
+    type Msg = ProcessMsg;
+    type State = ProcessState;
+    type Arguments = ProcessArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<ProcessMsg>,
+        args: ProcessArgs,
+    ) -> Result<ProcessState, ActorProcessingErr> {
+        let count = args.count;
+        let mut state = ProcessState {
+            args,
+            children: vec![None; count],
+            generation: 0,
+            restarts: VecDeque::new(),
+            handles: (0..count).map(|_| None).collect(),
+        };
+        for index in 0..count {
+            state.start(index, &myself).await?;
+        }
+        Ok(state)
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<ProcessMsg>,
+        state: &mut ProcessState,
+    ) -> Result<(), ActorProcessingErr> {
+        // Aborting a watcher drops its child, which kills it.
+        for handle in state.handles.iter_mut().filter_map(Option::take) {
+            handle.abort();
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<ProcessMsg>,
+        message: ProcessMsg,
+        state: &mut ProcessState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            ProcessMsg::Start(index) => {
+                if state.children[index].is_none() {
+                    state.start(index, &myself).await?;
+                }
+            }
+            ProcessMsg::Exited(index, generation, status) => {
+                if state.children[index].map(|(_, g)| g) != Some(generation) {
+                    return Ok(()); // a report from a child already replaced
+                }
+                state.children[index] = None;
+                tracing::warn!(process = index, %status, "skein worker process exited");
+                state.emit(SupervisionEvent::ProcessExited {
+                    process: index,
+                    status,
+                });
+                let now = Instant::now();
+                let policy = state.args.policy;
+                while state
+                    .restarts
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) > policy.within)
+                {
+                    state.restarts.pop_front();
+                }
+                if state.restarts.len() >= policy.max_restarts {
+                    let reason = format!(
+                        "worker process {index} exited after {} restarts within {:?}",
+                        state.restarts.len(),
+                        policy.within
+                    );
+                    tracing::error!(%reason, "skein pool failed: process restart intensity exceeded");
+                    state.emit(SupervisionEvent::PoolFailed {
+                        reason: reason.clone(),
+                    });
+                    myself.stop(Some(reason));
+                    return Ok(());
+                }
+                let attempt = state.restarts.len() as u32;
+                state.restarts.push_back(now);
+                let backoff = policy
+                    .backoff
+                    .saturating_mul(1u32.checked_shl(attempt).unwrap_or(u32::MAX))
+                    .min(policy.max_backoff);
+                myself.send_after(backoff.max(Duration::from_millis(1)), move || {
+                    ProcessMsg::Start(index)
+                });
+            }
+        }
+        Ok(())
+    }
+}

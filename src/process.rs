@@ -1,0 +1,101 @@
+//! Worker processes (B7): the entry hook a binary calls first, so that the pool can
+//! re-run it as worker nodes.
+
+use std::io::BufRead;
+use std::time::Duration;
+
+use skein_actors::process::{INDEX_ENV, PARENT_ENV, WORKERS_ENV};
+use skein_actors::Node;
+
+use crate::pool::PoolBuilder;
+
+/// The argument worker processes are started with. A binary that did not call
+/// [`serve_if_worker`] (a test harness, say) refuses an unknown argument and exits,
+/// instead of running its own main again.
+pub const WORKER_ARG: &str = "--skein-worker";
+
+/// The entry hook for worker processes. Call it first in `main`, with a function that
+/// builds the same pool (the same routines) the parent builds; in the parent it returns
+/// at once, in a worker process it serves and never returns.
+///
+/// A pool built with [`PoolBuilder::processes`] starts its worker processes by
+/// re-running the current binary. Each one comes here, joins the parent's node, runs
+/// `routines()` as its own workers, and exits when its parent drops the pool or dies.
+///
+/// ```no_run
+/// use skein::{Never, Pool, PoolBuilder, Routine};
+///
+/// struct Add;
+/// impl Routine for Add {
+///     const NAME: &'static str = "demo.add";
+///     type Args = (i64, i64);
+///     type Output = i64;
+///     type Error = Never;
+///     async fn run((x, y): (i64, i64)) -> Result<i64, Never> { Ok(x + y) }
+/// }
+///
+/// fn routines() -> PoolBuilder {
+///     Pool::builder().routine::<Add>()
+/// }
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     skein::serve_if_worker(routines);
+///     let pool = routines().processes(2).build().await?;
+///     pool.wait_for_workers(2, std::time::Duration::from_secs(10)).await?;
+///     assert_eq!(pool.call::<Add>((1, 2)).await?, 3);
+///     Ok(())
+/// }
+/// ```
+pub fn serve_if_worker(routines: fn() -> PoolBuilder) {
+    let Some(parent) = std::env::var_os(PARENT_ENV) else {
+        return;
+    };
+    let parent = parent.to_string_lossy().into_owned();
+    let code = match serve(&parent, routines) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("skein worker process: {e}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+fn serve(parent: &str, routines: fn() -> PoolBuilder) -> Result<(), Box<dyn std::error::Error>> {
+    let mut stdin = std::io::stdin().lock();
+    let mut cookie = String::new();
+    stdin.read_line(&mut cookie)?;
+    let cookie = cookie.trim_end().to_string();
+    if cookie.is_empty() {
+        return Err("no cookie on stdin: the parent is gone".into());
+    }
+    let workers: usize = std::env::var(WORKERS_ENV)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    let index = std::env::var(INDEX_ENV).unwrap_or_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (node, pool) = runtime.block_on(async {
+        let node = Node::builder()
+            .listen("127.0.0.1:0")
+            .cookie(cookie)
+            .name(format!("skein-worker-{index}-{}", std::process::id()))
+            .peer(parent)
+            .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(500))
+            .build()
+            .await?;
+        let pool = routines().workers(workers).node(&node).build().await?;
+        Ok::<_, Box<dyn std::error::Error>>((node, pool))
+    })?;
+    // Serve until the parent closes our stdin: it dropped the pool, or it died.
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut stdin, &mut rest);
+    drop(pool);
+    drop(node);
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    Ok(())
+}
