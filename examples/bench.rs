@@ -4,7 +4,11 @@
 //!
 //! Prints one JSON line per case: `case`, `mode`, `p50_us`, `p99_us`, `per_s`, plus
 //! case-specific fields. Every figure is meant to be read as a ratio against the
-//! baseline printed in the same run (`baseline_ractor_call` for the local pool).
+//! baseline printed in the same run: `baseline_ractor_call` for the in-process pool
+//! (`local`); `baseline_remote_call` (a bare ractor_cluster remote call between the same
+//! processes) and `loopback_rtt` (a 64-byte TCP ping-pong) for the pool of 2 worker
+//! processes (`process`). `--pin` re-runs everything on CPU 0 (`taskset -c 0`); worker
+//! processes inherit it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,7 +18,7 @@ use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use skein::actors::{Ledger, LedgerId, TokenId};
-use skein::{ContextVar, Never, Pool, Routine, StreamRoutine};
+use skein::{ContextVar, Never, Pool, PoolBuilder, Routine, StreamRoutine};
 
 /// Counts live heap bytes, for the ledger memory case. A global allocator is the only
 /// way to see what a data structure really holds; it forwards to the system allocator.
@@ -133,6 +137,45 @@ impl Actor for Echo {
     }
 }
 
+/// The remote baseline: a bare actor in each worker process answering a ractor_cluster
+/// remote call (32-byte request, 16-byte reply).
+#[derive(ractor_cluster::RactorClusterMessage)]
+enum RemoteEchoMsg {
+    #[rpc]
+    Ask(Vec<u8>, RpcReplyPort<Vec<u8>>),
+}
+
+struct RemoteEcho;
+impl Actor for RemoteEcho {
+    type Msg = RemoteEchoMsg;
+    type State = ();
+    type Arguments = ();
+    async fn pre_start(&self, _: ActorRef<Self::Msg>, _: ()) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+    async fn handle(
+        &self,
+        _: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        _: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
+        let RemoteEchoMsg::Ask(request, reply) = message;
+        let _ = reply.send(request[..16].to_vec());
+        Ok(())
+    }
+}
+
+const ECHO_GROUP: &str = "bench.echo";
+
+fn routines() -> PoolBuilder {
+    Pool::builder()
+        .routine::<Add>()
+        .routine::<NestedAdd>()
+        .routine::<AddReadCtx>()
+        .routine::<AddSetCtx>()
+        .stream_routine::<Count>()
+}
+
 struct Config {
     quick: bool,
     mode: String,
@@ -238,16 +281,95 @@ async fn local(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     .await;
     report("baseline_ractor_call_conc64", mode, lat, n, wall, "");
 
-    let pool = Pool::builder()
-        .workers(2)
-        .routine::<Add>()
-        .routine::<NestedAdd>()
-        .routine::<AddReadCtx>()
-        .routine::<AddSetCtx>()
-        .stream_routine::<Count>()
-        .build()
-        .await?;
+    let pool = routines().workers(2).build().await?;
+    cases(config, &pool, mode, n).await
+}
 
+/// A 64-byte TCP ping-pong on 127.0.0.1 between two blocking threads: the floor of
+/// any round trip between processes.
+fn loopback_rtt(n: usize) -> Result<(Vec<Duration>, Duration), std::io::Error> {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let server = std::thread::spawn(move || -> std::io::Result<()> {
+        let (mut socket, _) = listener.accept()?;
+        socket.set_nodelay(true)?;
+        let mut buf = [0u8; 64];
+        while socket.read_exact(&mut buf).is_ok() {
+            socket.write_all(&buf)?;
+        }
+        Ok(())
+    });
+    let mut client = std::net::TcpStream::connect(addr)?;
+    client.set_nodelay(true)?;
+    let mut buf = [7u8; 64];
+    let mut latencies = Vec::with_capacity(n);
+    let start = Instant::now();
+    for _ in 0..n {
+        let t = Instant::now();
+        client.write_all(&buf)?;
+        client.read_exact(&mut buf)?;
+        latencies.push(t.elapsed());
+    }
+    let wall = start.elapsed();
+    drop(client);
+    let _ = server.join();
+    Ok((latencies, wall))
+}
+
+async fn process(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    let mode = "process";
+    let n = if config.quick { 5_000 } else { 20_000 };
+
+    let (lat, wall) = tokio::task::spawn_blocking(move || loopback_rtt(n)).await??;
+    report("loopback_rtt", mode, lat, n, wall, "");
+
+    let pool = routines().processes(2).build().await?;
+    pool.wait_for_workers(2, Duration::from_secs(30)).await?;
+
+    // The bare remote call, to the echo actors the two worker processes started.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let echoes = loop {
+        let echoes: Vec<ActorRef<RemoteEchoMsg>> = ractor::pg::get_members(&ECHO_GROUP.to_string())
+            .into_iter()
+            .filter(|cell| !cell.get_id().is_local())
+            .map(ActorRef::from)
+            .collect();
+        if echoes.len() >= 2 {
+            break echoes;
+        }
+        if Instant::now() > deadline {
+            return Err("the worker processes' echo actors never appeared".into());
+        }
+        tokio::task::yield_now().await;
+    };
+    let ask = |echo: &ActorRef<RemoteEchoMsg>| {
+        let echo = echo.clone();
+        async move {
+            match echo
+                .call(|reply| RemoteEchoMsg::Ask(vec![1u8; 32], reply), None)
+                .await
+            {
+                Ok(ractor::rpc::CallResult::Success(answer)) => assert_eq!(answer.len(), 16),
+                other => panic!("remote echo failed: {other:?}"),
+            }
+        }
+    };
+    let (lat, wall) = sequential(n, |_| ask(&echoes[0])).await;
+    report("baseline_remote_call", mode, lat, n, wall, "");
+    let (lat, wall) = in_flight_64(n, |i| ask(&echoes[i % echoes.len()])).await;
+    report("baseline_remote_call_conc64", mode, lat, n, wall, "");
+
+    cases(config, &pool, mode, n).await
+}
+
+/// wool's cases, on `pool`.
+async fn cases(
+    config: &Config,
+    pool: &Pool,
+    mode: &str,
+    n: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
     if config.wants("seq_add") {
         let (lat, wall) = sequential(n, |i| {
             let pool = pool.clone();
@@ -378,7 +500,7 @@ async fn local(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
         // Growth: one chain, 100,000 merging calls; p50 of the last 1,000 over the first.
         let (lat, _) = pool
             .scope(async {
-                sequential(100_000, |i| {
+                sequential(if mode == "local" { 100_000 } else { 20_000 }, |i| {
                     let pool = pool.clone();
                     async move {
                         pool.call::<AddSetCtx>((i as i64, 1)).await.expect("merge");
@@ -416,6 +538,14 @@ fn ledger_memory() {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Worker processes re-run this binary: serve the routines, plus the bare echo
+    // actor of the remote baseline.
+    skein::serve_if_worker_with(routines, |_node| async {
+        if let Ok((echo, _)) = Actor::spawn(None, RemoteEcho, ()).await {
+            ractor::pg::join(ECHO_GROUP.to_string(), vec![echo.get_cell()]);
+            std::mem::forget(echo); // lives as long as the process
+        }
+    });
     let args: Vec<String> = std::env::args().skip(1).collect();
     let value = |flag: &str| {
         args.iter()
@@ -444,17 +574,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let mode = config.mode.clone();
     let config_wants_ledger = config.wants("ledger_1m_spent");
+    let config = std::sync::Arc::new(config);
+    // Run the cases on a runtime worker thread: a `block_on` thread would add a
+    // cross-thread wake-up to every call, baseline included.
+    let run = |which: &'static str| {
+        let config = config.clone();
+        runtime.block_on(async move {
+            tokio::spawn(async move {
+                match which {
+                    "local" => local(&config).await,
+                    _ => process(&config).await,
+                }
+                .map_err(|e| e.to_string())
+            })
+            .await
+        })
+    };
     match mode.as_str() {
-        // Run the cases on a runtime worker thread: a `block_on` thread would add a
-        // cross-thread wake-up to every call, baseline included.
-        "local" | "all" => runtime.block_on(async move {
-            tokio::spawn(async move { local(&config).await.map_err(|e| e.to_string()) }).await
-        })??,
-        "process" => {}
+        "local" => run("local")??,
+        "process" => run("process")??,
+        "all" => {
+            run("local")??;
+            run("process")??;
+        }
         other => return Err(format!("unknown mode {other:?}: use local, process or all").into()),
-    }
-    if mode != "local" {
-        eprintln!("mode process: worker processes are not built yet (issue 4); skipped");
     }
     if config_wants_ledger {
         ledger_memory();

@@ -40,7 +40,7 @@ pub use pool::{
     call, current_dispatch, decode_reply, request, BuildError, DispatchInfo, Events, Pool,
     PoolBuilder, RoutineStream,
 };
-pub use process::serve_if_worker;
+pub use process::{serve_if_worker, serve_if_worker_with};
 pub use routine::{Never, Routine, StreamRoutine};
 pub use skein_actors::{Node, NodeBuilder, NodeError, NodeEvent, RestartPolicy, SupervisionEvent};
 

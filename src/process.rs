@@ -48,11 +48,21 @@ pub const WORKER_ARG: &str = "--skein-worker";
 /// }
 /// ```
 pub fn serve_if_worker(routines: fn() -> PoolBuilder) {
+    serve_if_worker_with(routines, |_| async {});
+}
+
+/// [`serve_if_worker`], running `setup` in the worker process once its node and pool
+/// are up (to start actors of the program's own beside the pool, say).
+pub fn serve_if_worker_with<F, Fut>(routines: fn() -> PoolBuilder, setup: F)
+where
+    F: FnOnce(Node) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let Some(parent) = std::env::var_os(PARENT_ENV) else {
         return;
     };
     let parent = parent.to_string_lossy().into_owned();
-    let code = match serve(&parent, routines) {
+    let code = match serve(&parent, routines, setup) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("skein worker process: {e}");
@@ -62,7 +72,15 @@ pub fn serve_if_worker(routines: fn() -> PoolBuilder) {
     std::process::exit(code);
 }
 
-fn serve(parent: &str, routines: fn() -> PoolBuilder) -> Result<(), Box<dyn std::error::Error>> {
+fn serve<F, Fut>(
+    parent: &str,
+    routines: fn() -> PoolBuilder,
+    setup: F,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    F: FnOnce(Node) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let mut stdin = std::io::stdin().lock();
     let mut cookie = String::new();
     stdin.read_line(&mut cookie)?;
@@ -89,6 +107,7 @@ fn serve(parent: &str, routines: fn() -> PoolBuilder) -> Result<(), Box<dyn std:
             .build()
             .await?;
         let pool = routines().workers(workers).node(&node).build().await?;
+        setup(node.clone()).await;
         Ok::<_, Box<dyn std::error::Error>>((node, pool))
     })?;
     // Serve until the parent closes our stdin: it dropped the pool, or it died.
