@@ -10,14 +10,14 @@ use std::time::Duration;
 
 use futures::stream::{self, BoxStream};
 use futures::{Stream, StreamExt};
-use ractor::{Actor, ActorRef, MessagingErr};
+use ractor::{Actor, ActorRef, MessagingErr, RpcReplyPort};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use skein_actors::process::{ProcessArgs, ProcessMsg, ProcessSupervisor};
 use skein_actors::{
     home, Admission, Dispatch, DispatchId, DispatchKind, Failure, Manifest, Node, Outcome,
     PoolArgs, PoolMsg, PoolSupervisor, Pull, Reply, Request, RestartPolicy, SupervisionEvent,
-    WorkerMsg, WorkerSlots,
+    Target, WorkerMsg, WorkerSlots,
 };
 use tokio::sync::{broadcast, oneshot};
 
@@ -550,12 +550,24 @@ impl PoolShared {
         }
         let id = request.id;
         let (tx, reply) = oneshot::channel();
-        let mut message = WorkerMsg::Dispatch(Dispatch::new(request, kind), tx.into());
+        let mut pending = (request, RpcReplyPort::from(tx));
         for _ in 0..self.slots.len() {
-            let worker = self.slots.pick().ok_or(Refused::NoWorkers)?;
-            match worker.cast(message) {
+            let target = self.slots.pick().ok_or(Refused::NoWorkers)?;
+            let worker = target.actor().clone();
+            // A call to a local worker starts on it at once; anything else, or a
+            // worker that must queue or refuse it, goes through the mailbox.
+            if let (Target::Local(handle), DispatchKind::Call) = (&target, kind) {
+                match handle.try_call(pending.0, pending.1) {
+                    Ok(()) => return Ok(Sent { worker, id, reply }),
+                    Err(back) => pending = back,
+                }
+            }
+            let (request, port) = pending;
+            match worker.cast(WorkerMsg::Dispatch(Dispatch::new(request, kind), port)) {
                 Ok(()) => return Ok(Sent { worker, id, reply }),
-                Err(MessagingErr::SendErr(back)) => message = back,
+                Err(MessagingErr::SendErr(WorkerMsg::Dispatch(dispatch, port))) => {
+                    pending = (dispatch.request, port)
+                }
                 Err(_) => break,
             }
         }

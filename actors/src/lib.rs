@@ -38,9 +38,12 @@ pub use ledger::{Ledger, LedgerActor, LedgerDelta, LedgerMsg, SpendOutcome};
 pub use manifest::{Binding, Blob, Manifest, VarEntry, VarKey};
 pub use node::{spend, AgentMsg, LedgerUnavailable, Node, NodeBuilder, NodeError, NodeEvent, Tls};
 pub use pool::{
-    PoolArgs, PoolMsg, PoolState, PoolSupervisor, RestartPolicy, SupervisionEvent, WorkerSlots,
+    PoolArgs, PoolMsg, PoolState, PoolSupervisor, RestartPolicy, SupervisionEvent, Target,
+    WorkerSlots,
 };
-pub use worker::{Admission, Executor, StreamSession, Worker, WorkerArgs, WorkerMsg, WorkerState};
+pub use worker::{
+    Admission, Executor, StreamSession, Worker, WorkerArgs, WorkerHandle, WorkerMsg, WorkerState,
+};
 
 /// The frame codec, for messages other crates put on the wire.
 ///

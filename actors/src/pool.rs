@@ -10,7 +10,7 @@ use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent as
 use tokio::sync::broadcast;
 
 use crate::ledger::{LedgerActor, LedgerMsg};
-use crate::worker::{Admission, Executor, Worker, WorkerArgs, WorkerMsg};
+use crate::worker::{Admission, Executor, Worker, WorkerArgs, WorkerHandle, WorkerMsg};
 
 /// How the supervisor restarts workers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,11 +110,30 @@ pub enum SupervisionEvent {
     },
 }
 
+/// Where a dispatch goes: a worker of this process, or one on another node.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// A local worker, with its fast path.
+    Local(WorkerHandle),
+    /// A worker on another node.
+    Remote(ActorRef<WorkerMsg>),
+}
+
+impl Target {
+    /// The worker's actor.
+    pub fn actor(&self) -> &ActorRef<WorkerMsg> {
+        match self {
+            Target::Local(handle) => handle.actor(),
+            Target::Remote(actor) => actor,
+        }
+    }
+}
+
 /// The live workers, shared by the supervisor (which writes) and the pool handles
 /// (which read, to route dispatches).
 #[derive(Debug)]
 pub struct WorkerSlots {
-    slots: RwLock<Vec<Option<ActorRef<WorkerMsg>>>>,
+    slots: RwLock<Vec<Option<WorkerHandle>>>,
     /// Workers of other nodes in the pool's process group.
     remote: RwLock<Vec<ActorRef<WorkerMsg>>>,
     next: AtomicUsize,
@@ -132,23 +151,23 @@ impl WorkerSlots {
         }
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<Option<ActorRef<WorkerMsg>>>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<Option<WorkerHandle>>> {
         self.slots.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Option<ActorRef<WorkerMsg>>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Option<WorkerHandle>>> {
         self.slots.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The next live worker, local or remote, round robin; `None` if there is none.
-    pub fn pick(&self) -> Option<ActorRef<WorkerMsg>> {
+    pub fn pick(&self) -> Option<Target> {
         let slots = self.read();
         let remote = self.remote.read().unwrap_or_else(|p| p.into_inner());
         let n = slots.len() + remote.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         (0..n).find_map(|i| match (start + i) % n {
-            i if i < slots.len() => slots[i].clone(),
-            i => Some(remote[i - slots.len()].clone()),
+            i if i < slots.len() => slots[i].clone().map(Target::Local),
+            i => Some(Target::Remote(remote[i - slots.len()].clone())),
         })
     }
 
@@ -176,7 +195,10 @@ impl WorkerSlots {
 
     /// The live workers, by slot.
     pub fn live(&self) -> Vec<Option<ActorRef<WorkerMsg>>> {
-        self.read().clone()
+        self.read()
+            .iter()
+            .map(|slot| slot.as_ref().map(|h| h.actor().clone()))
+            .collect()
     }
 
     /// Whether the pool gave up (restart intensity exceeded).
@@ -253,25 +275,22 @@ impl PoolState {
         slot: usize,
         myself: &ActorRef<PoolMsg>,
     ) -> Result<(), ActorProcessingErr> {
-        let args = WorkerArgs {
-            executor: self.args.executor.clone(),
-            admission: self.args.admission,
-        };
+        let args = WorkerArgs::new(self.args.executor.clone(), self.args.admission);
+        let handle_of = args.clone();
         let (worker, _) = Actor::spawn_linked(None, Worker, args, myself.get_cell()).await?;
         if let Some(group) = &self.args.group {
             ractor::pg::join(group.clone(), vec![worker.get_cell()]);
         }
-        self.args.slots.write()[slot] = Some(worker);
+        self.args.slots.write()[slot] = Some(handle_of.handle(worker));
         self.emit(SupervisionEvent::WorkerStarted { worker: slot });
         Ok(())
     }
 
     fn slot_of(&self, cell: &ActorCell) -> Option<usize> {
-        self.args
-            .slots
-            .read()
-            .iter()
-            .position(|slot| slot.as_ref().is_some_and(|w| w.get_id() == cell.get_id()))
+        self.args.slots.read().iter().position(|slot| {
+            slot.as_ref()
+                .is_some_and(|w| w.actor().get_id() == cell.get_id())
+        })
     }
 
     /// Routes to the workers other nodes have in the group, as the group is now.
@@ -441,6 +460,7 @@ impl Actor for PoolSupervisor {
         let reason = Some("pool stopped".to_string());
         for worker in workers {
             let _ = worker
+                .actor()
                 .stop_and_wait(reason.clone(), Some(Duration::from_secs(5)))
                 .await;
         }

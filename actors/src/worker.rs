@@ -84,6 +84,91 @@ pub struct WorkerArgs {
     pub executor: Arc<dyn Executor>,
     /// Admission limits.
     pub admission: Admission,
+    /// The table of running dispatches, shared with [`WorkerHandle`]s.
+    tasks: Arc<Tasks>,
+}
+
+impl WorkerArgs {
+    /// The arguments of a worker that runs routines through `executor`.
+    pub fn new(executor: Arc<dyn Executor>, admission: Admission) -> WorkerArgs {
+        WorkerArgs {
+            executor,
+            admission,
+            tasks: Arc::default(),
+        }
+    }
+
+    /// A handle on the worker these arguments start, once it runs as `actor`.
+    pub fn handle(&self, actor: ActorRef<WorkerMsg>) -> WorkerHandle {
+        WorkerHandle {
+            actor,
+            tasks: self.tasks.clone(),
+            executor: self.executor.clone(),
+            admission: self.admission,
+        }
+    }
+}
+
+/// A local worker as its pool holds it: its actor, and a way to start a call on it
+/// without a trip through its mailbox.
+///
+/// The fast path starts the call in the worker's own table of running dispatches,
+/// under the same admission limit and the same answer guard the actor uses, so a
+/// worker that dies still answers `WorkerCrashed` for it at once. When the worker is
+/// stopping or full, or dispatches wait in its queue, the call is handed back to go
+/// through the mailbox, where the actor queues or refuses it.
+#[derive(Clone)]
+pub struct WorkerHandle {
+    actor: ActorRef<WorkerMsg>,
+    tasks: Arc<Tasks>,
+    executor: Arc<dyn Executor>,
+    admission: Admission,
+}
+
+impl std::fmt::Debug for WorkerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerHandle")
+            .field("actor", &self.actor.get_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkerHandle {
+    /// The worker's actor.
+    pub fn actor(&self) -> &ActorRef<WorkerMsg> {
+        &self.actor
+    }
+
+    /// Starts a call on the worker at once, or hands it back when it must go through
+    /// the mailbox (the worker is stopping or full, or dispatches wait in its queue).
+    ///
+    /// # Errors
+    ///
+    /// The request and the reply port, untouched, when the call was not started.
+    #[allow(clippy::result_large_err)] // the hand-back is the success of a fallback, not an error report
+    pub fn try_call(
+        &self,
+        request: Request,
+        reply: RpcReplyPort<Reply>,
+    ) -> Result<(), (Request, RpcReplyPort<Reply>)> {
+        let mut running = self.tasks.running();
+        let full = request.caller.is_none() && running.len() >= self.admission.max_concurrency;
+        if self.tasks.closed.load(Ordering::Acquire)
+            || full
+            || self.tasks.queued.load(Ordering::Acquire) > 0
+        {
+            return Err((request, reply));
+        }
+        spawn_call(
+            &self.tasks,
+            &self.executor,
+            &self.actor,
+            request,
+            reply,
+            &mut running,
+        );
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for WorkerArgs {
@@ -111,6 +196,8 @@ struct Tasks {
     /// How many dispatches wait in the queue; a task that frees a slot while some do
     /// tells the worker to admit one.
     queued: AtomicUsize,
+    /// Set when the worker stops or dies: nothing may start in the table any more.
+    closed: AtomicBool,
 }
 
 impl Tasks {
@@ -131,7 +218,9 @@ pub struct WorkerState {
 
 impl Drop for WorkerState {
     fn drop(&mut self) {
-        for (_, running) in self.tasks.running().drain() {
+        let mut running = self.tasks.running();
+        self.tasks.closed.store(true, Ordering::Release);
+        for (_, running) in running.drain() {
             running.abort.abort();
         }
     }
@@ -193,8 +282,8 @@ impl Actor for Worker {
         args: WorkerArgs,
     ) -> Result<WorkerState, ActorProcessingErr> {
         Ok(WorkerState {
+            tasks: args.tasks.clone(),
             args,
-            tasks: Arc::default(),
             queue: VecDeque::new(),
         })
     }
@@ -206,6 +295,7 @@ impl Actor for Worker {
     ) -> Result<(), ActorProcessingErr> {
         // A graceful stop: every dispatch, running or queued, is answered `Cancelled`.
         state.tasks.stopping.store(true, Ordering::Release);
+        state.tasks.closed.store(true, Ordering::Release);
         for (_, reply) in state.queue.drain(..) {
             let _ = reply.send(Reply::failed(Failure::Cancelled));
         }
@@ -295,47 +385,75 @@ impl WorkerState {
         myself: &ActorRef<WorkerMsg>,
     ) {
         let Dispatch { request, kind, .. } = dispatch;
-        let id = request.id;
-        let answer = Answer::new(reply, &self.tasks);
-        let done = Done {
-            id,
-            tasks: self.tasks.clone(),
-            worker: myself.clone(),
-        };
-        // The map is locked across the spawn so that a task finishing at once cannot
-        // look for its entry before it is there.
         let mut running = self.tasks.running();
-        let entry = match kind {
-            DispatchKind::Call => {
-                let work = self.args.executor.call(request);
-                let task = tokio::spawn(async move {
-                    let reply = work.await;
-                    done.free();
-                    answer.send(reply);
-                });
-                Running {
-                    abort: task.abort_handle(),
-                    pulls: None,
-                }
-            }
-            DispatchKind::Stream => match self.args.executor.open_stream(&request) {
-                Err(refused) => {
-                    answer.send(refused);
-                    return;
-                }
-                Ok(session) => {
-                    let (tx, rx) = mpsc::unbounded_channel();
-                    let task =
-                        tokio::spawn(serve_stream(session, request.manifest, answer, rx, done));
-                    Running {
-                        abort: task.abort_handle(),
-                        pulls: Some(tx),
+        match kind {
+            DispatchKind::Call => spawn_call(
+                &self.tasks,
+                &self.args.executor,
+                myself,
+                request,
+                reply,
+                &mut running,
+            ),
+            DispatchKind::Stream => {
+                let id = request.id;
+                let answer = Answer::new(reply, &self.tasks);
+                match self.args.executor.open_stream(&request) {
+                    Err(refused) => answer.send(refused),
+                    Ok(session) => {
+                        let done = Done {
+                            id,
+                            tasks: self.tasks.clone(),
+                            worker: myself.clone(),
+                        };
+                        let (tx, rx) = mpsc::unbounded_channel();
+                        let task =
+                            tokio::spawn(serve_stream(session, request.manifest, answer, rx, done));
+                        running.insert(
+                            id,
+                            Running {
+                                abort: task.abort_handle(),
+                                pulls: Some(tx),
+                            },
+                        );
                     }
                 }
-            },
-        };
-        running.insert(id, entry);
+            }
+        }
     }
+}
+
+/// Starts a call as its own task, entered in the table of running dispatches. The
+/// table is locked (by the caller) across the spawn, so that a task finishing at once
+/// cannot look for its entry before it is there.
+fn spawn_call(
+    tasks: &Arc<Tasks>,
+    executor: &Arc<dyn Executor>,
+    worker: &ActorRef<WorkerMsg>,
+    request: Request,
+    reply: RpcReplyPort<Reply>,
+    running: &mut HashMap<DispatchId, Running>,
+) {
+    let id = request.id;
+    let answer = Answer::new(reply, tasks);
+    let done = Done {
+        id,
+        tasks: tasks.clone(),
+        worker: worker.clone(),
+    };
+    let work = executor.call(request);
+    let task = tokio::spawn(async move {
+        let reply = work.await;
+        done.free();
+        answer.send(reply);
+    });
+    running.insert(
+        id,
+        Running {
+            abort: task.abort_handle(),
+            pulls: None,
+        },
+    );
 }
 
 /// A task's way out: it takes its entry out of the running map, and wakes the worker

@@ -1,13 +1,42 @@
-//! Multi-process tests: pools whose workers are other processes on 127.0.0.1.
+//! Multi-process tests: pools whose workers are other processes on 127.0.0.1, nodes
+//! that refuse each other, and processes that must not outlive their parents.
 //!
 //! This binary has its own `main` (`harness = false`): a pool built with
 //! `processes(n)` re-runs it as worker processes, which must reach
 //! `skein::serve_if_worker` before anything else.
+//!
+//! Every test runs in a process of its own (this binary again, with
+//! `SKEIN_TEST_MODE=test`): ractor's name registry and process groups, the home
+//! ledger and the wire limits are process-wide, so tests that kill, stop and refuse
+//! nodes cannot share one process without leaking into each other. The runner bounds
+//! each test process and kills it past the bound. Two more modes run this binary as a
+//! helper a test starts: `parent` (an intermediate parent with worker processes of its
+//! own) and `node` (a bare node that prints its events).
 
-use std::panic::AssertUnwindSafe;
+mod faults;
+mod lifecycle;
+mod nodes;
+mod support;
+mod tokens;
+mod wire;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use skein::{Never, Pool, PoolBuilder, Routine};
+use skein::actors::Blob;
+use skein::{ContextVar, Never, Pool, PoolBuilder, ResetErrorKind, Routine, Token};
+
+use crate::support::BOUND;
+
+/// Which role this process plays; unset, it is the runner.
+pub const MODE_ENV: &str = "SKEIN_TEST_MODE";
+/// The test a `test`-mode process runs.
+const TEST_ENV: &str = "SKEIN_TEST_NAME";
+/// How long one test process may run before the runner kills it.
+const TEST_BOUND: Duration = Duration::from_secs(40);
+
+/// The variable whose tokens the tests spend.
+pub static V: ContextVar<u32> = ContextVar::new("cluster", "v");
 
 struct Add;
 impl Routine for Add {
@@ -21,7 +50,7 @@ impl Routine for Add {
 }
 
 /// The pid of the process the routine runs in.
-struct Pid;
+pub struct Pid;
 impl Routine for Pid {
     const NAME: &'static str = "cluster.pid";
     type Args = ();
@@ -32,11 +61,132 @@ impl Routine for Pid {
     }
 }
 
-fn routines() -> PoolBuilder {
-    Pool::builder().routine::<Add>().routine::<Pid>()
+/// The pid of the worker process the routine runs in, and its index among the pool's
+/// worker processes.
+pub struct Identity;
+impl Routine for Identity {
+    const NAME: &'static str = "cluster.identity";
+    type Args = ();
+    type Output = (u32, usize);
+    type Error = Never;
+    async fn run(_: ()) -> Result<(u32, usize), Never> {
+        let index = std::env::var(skein::actors::process::INDEX_ENV)
+            .ok()
+            .and_then(|i| i.parse().ok())
+            .unwrap_or(usize::MAX);
+        Ok((std::process::id(), index))
+    }
 }
 
-const BOUND: Duration = Duration::from_secs(20);
+/// A reset's outcome as it travels back (`ResetErrorKind` has no serde impls).
+pub const RESET_OK: u8 = 0;
+
+/// The code a refused reset travels back as.
+pub fn reset_code(kind: ResetErrorKind) -> u8 {
+    match kind {
+        ResetErrorKind::NoScope => 1,
+        ResetErrorKind::AlreadyUsed => 2,
+        ResetErrorKind::WrongVar => 3,
+        ResetErrorKind::DifferentContext => 4,
+        ResetErrorKind::LedgerUnavailable => 5,
+        _ => 9,
+    }
+}
+
+/// Resets the token it is sent, where it runs, and reports the outcome.
+pub struct ResetHere;
+impl Routine for ResetHere {
+    const NAME: &'static str = "cluster.reset_here";
+    type Args = Token<u32>;
+    type Output = u8;
+    type Error = Never;
+    async fn run(token: Token<u32>) -> Result<u8, Never> {
+        Ok(match V.reset(token).await {
+            Ok(()) => RESET_OK,
+            Err(refused) => reset_code(refused.kind()),
+        })
+    }
+}
+
+/// Resets the token it is sent, then kills its own process before it can reply. If
+/// the reset is refused it replies with the refusal instead, so the test sees why.
+pub struct ResetThenAbort;
+impl Routine for ResetThenAbort {
+    const NAME: &'static str = "cluster.reset_then_abort";
+    type Args = Token<u32>;
+    type Output = u8;
+    type Error = Never;
+    async fn run(token: Token<u32>) -> Result<u8, Never> {
+        match V.reset(token).await {
+            Ok(()) => std::process::abort(),
+            Err(refused) => Ok(reset_code(refused.kind())),
+        }
+    }
+}
+
+/// Sets `V` where it runs and hands the token to the caller: the token's home is the
+/// process that ran it.
+pub struct Mint;
+impl Routine for Mint {
+    const NAME: &'static str = "cluster.mint";
+    type Args = u32;
+    type Output = Token<u32>;
+    type Error = Never;
+    async fn run(value: u32) -> Result<Token<u32>, Never> {
+        Ok(V.set(value).expect("a routine body runs in a context"))
+    }
+}
+
+/// Never answers: a call that stays in flight until it is cancelled or its node dies.
+pub struct Park;
+impl Routine for Park {
+    const NAME: &'static str = "cluster.park";
+    type Args = ();
+    type Output = ();
+    type Error = Never;
+    async fn run(_: ()) -> Result<(), Never> {
+        futures::future::pending().await
+    }
+}
+
+/// The length of the bytes it is sent.
+pub struct Len;
+impl Routine for Len {
+    const NAME: &'static str = "cluster.len";
+    type Args = Blob;
+    type Output = usize;
+    type Error = Never;
+    async fn run(bytes: Blob) -> Result<usize, Never> {
+        Ok(bytes.len())
+    }
+}
+
+/// Answers with `n` bytes.
+pub struct Bytes;
+impl Routine for Bytes {
+    const NAME: &'static str = "cluster.bytes";
+    type Args = usize;
+    type Output = Blob;
+    type Error = Never;
+    async fn run(n: usize) -> Result<Blob, Never> {
+        Ok(Blob::from(vec![0xa5; n]))
+    }
+}
+
+/// The pool every test and every worker process builds: the same routines on both
+/// sides.
+pub fn routines() -> PoolBuilder {
+    Pool::builder()
+        .routine::<Add>()
+        .routine::<Pid>()
+        .routine::<Identity>()
+        .routine::<ResetHere>()
+        .routine::<ResetThenAbort>()
+        .routine::<Mint>()
+        .routine::<Park>()
+        .routine::<Len>()
+        .routine::<Bytes>()
+}
 
 async fn calls_run_in_worker_processes() {
     let pool = routines().processes(2).build().await.expect("pool builds");
@@ -65,57 +215,138 @@ type Test = (
 );
 
 fn tests() -> Vec<Test> {
-    vec![("calls_run_in_worker_processes", || {
-        Box::pin(calls_run_in_worker_processes())
-    })]
+    vec![
+        ("calls_run_in_worker_processes", || {
+            Box::pin(calls_run_in_worker_processes())
+        }),
+        ("one_spend_per_token_across_processes", || {
+            Box::pin(tokens::one_spend_per_token_across_processes())
+        }),
+        ("a_spend_survives_its_workers_death", || {
+            Box::pin(tokens::a_spend_survives_its_workers_death())
+        }),
+        ("an_unreachable_home_refuses_the_spend", || {
+            Box::pin(tokens::an_unreachable_home_refuses_the_spend())
+        }),
+        (
+            "a_killed_node_fails_in_flight_calls_and_is_replaced",
+            || Box::pin(faults::a_killed_node_fails_in_flight_calls_and_is_replaced()),
+        ),
+        ("a_hung_node_is_cut_off_within_2_s", || {
+            Box::pin(faults::a_hung_node_is_cut_off_within_2_s())
+        }),
+        ("a_hung_node_is_welcomed_back_when_it_resumes", || {
+            Box::pin(faults::a_hung_node_is_welcomed_back_when_it_resumes())
+        }),
+        ("children_exit_when_the_pool_drops", || {
+            Box::pin(lifecycle::children_exit_when_the_pool_drops())
+        }),
+        ("children_exit_when_the_parent_is_killed", || {
+            Box::pin(lifecycle::children_exit_when_the_parent_is_killed())
+        }),
+        ("a_wrong_cookie_is_refused_on_both_sides", || {
+            Box::pin(nodes::a_wrong_cookie_is_refused_on_both_sides())
+        }),
+        ("peers_by_dns_name", || Box::pin(nodes::peers_by_dns_name())),
+        ("oversize_frames_are_refused_typed_across_the_wire", || {
+            Box::pin(wire::oversize_frames_are_refused_typed_across_the_wire())
+        }),
+    ]
 }
 
 fn main() {
     skein::serve_if_worker(routines);
+    match std::env::var(MODE_ENV).as_deref() {
+        Ok("test") => run_one(),
+        Ok("parent") => lifecycle::intermediate_parent(),
+        Ok("node") => nodes::node(),
+        Ok(other) => panic!("unknown {MODE_ENV} {other:?}"),
+        Err(_) => run_all(),
+    }
+}
+
+/// Runs the one test named in the environment, in this process, and exits 0 if it
+/// passed. A failing test panics, which exits the process with an error.
+fn run_one() {
+    let name = std::env::var(TEST_ENV).expect("a test process is told its test");
+    let (_, test) = tests()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("no test named {name:?}"));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let outcome = runtime.block_on(async { tokio::time::timeout(TEST_BOUND, test()).await });
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    if outcome.is_err() {
+        eprintln!("{name}: hung past {TEST_BOUND:?}");
+        std::process::exit(1);
+    }
+    std::process::exit(0);
+}
+
+/// Runs every test (or those whose names contain one of the arguments), each in a
+/// process of its own, one after the other.
+fn run_all() {
     let filter: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
+    let exe = std::env::current_exe().expect("the test binary's path");
     let mut failed = Vec::new();
     let mut ran = 0;
-    for (name, test) in tests() {
+    let start_all = Instant::now();
+    for (name, _) in tests() {
         if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
             continue;
         }
         ran += 1;
         let start = Instant::now();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            runtime.block_on(async { tokio::time::timeout(BOUND * 2, tokio::spawn(test())).await })
-        }));
-        runtime.shutdown_timeout(Duration::from_secs(1));
-        match outcome {
-            Ok(Ok(Ok(()))) => println!("test {name} ... ok ({:.2?})", start.elapsed()),
-            Ok(Ok(Err(e))) => {
-                println!("test {name} ... FAILED: {e}");
-                failed.push(name);
-            }
-            Ok(Err(_)) => {
-                println!("test {name} ... FAILED: hung past {:?}", BOUND * 2);
-                failed.push(name);
-            }
+        let mut child = Command::new(&exe)
+            .env(MODE_ENV, "test")
+            .env(TEST_ENV, name)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("a test process starts");
+        let pid = child.id();
+        // The test process bounds itself; this is the bound on that bound.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        let status = match rx.recv_timeout(TEST_BOUND + Duration::from_secs(10)) {
+            Ok(status) => status.map_err(|e| e.to_string()),
             Err(_) => {
-                println!("test {name} ... FAILED (panicked)");
+                support::signal("-KILL", pid);
+                Err("hung: killed by the runner".to_string())
+            }
+        };
+        drop(waiter);
+        match status {
+            Ok(status) if status.success() => {
+                println!("test {name} ... ok ({:.2?})", start.elapsed())
+            }
+            Ok(status) => {
+                println!("test {name} ... FAILED ({status}, {:.2?})", start.elapsed());
+                failed.push(name);
+            }
+            Err(e) => {
+                println!("test {name} ... FAILED: {e}");
                 failed.push(name);
             }
         }
     }
     println!(
-        "\ntest result: {}. {} passed; {} failed",
+        "\ntest result: {}. {} passed; {} failed; finished in {:.2?}",
         if failed.is_empty() { "ok" } else { "FAILED" },
         ran - failed.len(),
-        failed.len()
+        failed.len(),
+        start_all.elapsed()
     );
     if !failed.is_empty() {
+        println!("failures: {failed:?}");
         std::process::exit(1);
     }
 }

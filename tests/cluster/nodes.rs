@@ -1,0 +1,152 @@
+//! Nodes meeting each other: a wrong cookie is refused on both sides (DESIGN §7), and
+//! a peer given by DNS name is found. Two nodes cannot share one process (ractor's
+//! name registry and process groups are per process), so the second node is this
+//! binary again in `node` mode, printing every `NodeEvent` it sees, one a line.
+
+use skein::{Node, NodeEvent};
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use crate::support::{self, Helper, BOUND};
+
+/// The cookie of a `node`-mode process.
+const COOKIE_ENV: &str = "SKEIN_TEST_COOKIE";
+/// The peer a `node`-mode process connects to.
+const PEER_ENV: &str = "SKEIN_TEST_PEER";
+
+/// Waits for the node's next event that `wanted` accepts; panics on a `Connected`
+/// when `no_connect` is set, and with the events seen on the way after `deadline`.
+async fn wait_node_event(
+    events: &mut broadcast::Receiver<NodeEvent>,
+    deadline: Instant,
+    what: &str,
+    no_connect: bool,
+    wanted: impl Fn(&NodeEvent) -> bool,
+) -> NodeEvent {
+    let mut seen = Vec::new();
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(event)) if wanted(&event) => return event,
+            Ok(Ok(event @ NodeEvent::Connected { .. })) if no_connect => {
+                panic!("{what}: a peer connected: {event:?}")
+            }
+            Ok(Ok(event)) => seen.push(event),
+            Ok(Err(broadcast::error::RecvError::Lagged(_))) => continue,
+            Ok(Err(e)) => panic!("{what}: the event stream ended: {e}; seen {seen:?}"),
+            Err(_) => panic!("{what}: not seen in time; seen {seen:?}"),
+        }
+    }
+}
+
+/// §7: nodes with different cookies refuse each other. The parent sees the child's
+/// attempt as `Refused`, the child sees the parent's answer as `Refused`, and neither
+/// ever reports the other connected.
+pub async fn a_wrong_cookie_is_refused_on_both_sides() {
+    let node = Node::builder()
+        .cookie("right")
+        .build()
+        .await
+        .expect("node builds");
+    let mut events = node.events();
+    let mut child = Helper::spawn(
+        "node",
+        &[
+            (COOKIE_ENV, "wrong".to_string()),
+            (PEER_ENV, node.addr().to_string()),
+        ],
+    );
+    let deadline = Instant::now() + BOUND;
+    wait_node_event(
+        &mut events,
+        deadline,
+        "the parent refuses the child",
+        true,
+        |e| matches!(e, NodeEvent::Refused { .. }),
+    )
+    .await;
+    child
+        .wait_line(deadline, "the child is refused", |line| {
+            assert!(
+                !line.starts_with("Connected"),
+                "a node with the wrong cookie connected: {line}"
+            );
+            line.starts_with("Refused")
+        })
+        .await;
+    assert!(
+        node.peers().is_empty(),
+        "no peer connected: {:?}",
+        node.peers()
+    );
+    child.kill().await;
+}
+
+/// A peer given as `localhost:<port>` (a name to resolve, not an address) is
+/// connected: both sides report `Connected`.
+pub async fn peers_by_dns_name() {
+    let node = Node::builder()
+        .cookie("right")
+        .build()
+        .await
+        .expect("node builds");
+    let mut events = node.events();
+    let peer = format!("localhost:{}", node.addr().port());
+    let mut child = Helper::spawn(
+        "node",
+        &[(COOKIE_ENV, "right".to_string()), (PEER_ENV, peer)],
+    );
+    let deadline = Instant::now() + BOUND;
+    let connected = wait_node_event(
+        &mut events,
+        deadline,
+        "the named peer connects",
+        false,
+        |e| matches!(e, NodeEvent::Connected { .. }),
+    )
+    .await;
+    let NodeEvent::Connected { peer } = connected else {
+        unreachable!()
+    };
+    assert!(
+        node.peers().contains(&peer),
+        "{peer} is listed among the peers {:?}",
+        node.peers()
+    );
+    child
+        .wait_line(deadline, "the child connects by name", |line| {
+            line.starts_with("Connected")
+        })
+        .await;
+    child.kill().await;
+}
+
+/// The `node` mode: a bare node with the cookie and peer of its environment, that
+/// prints every event it sees, one a line, until it is killed.
+pub fn node() {
+    support::exit_when_stdin_closes();
+    let cookie = std::env::var(COOKIE_ENV).expect("a node process is given a cookie");
+    let peer = std::env::var(PEER_ENV).expect("a node process is given a peer");
+    // One thread: the node's connect loop cannot run before the subscription below,
+    // so no event is missed.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let node = Node::builder()
+            .cookie(cookie)
+            .peer(peer)
+            .build()
+            .await
+            .expect("node builds");
+        let mut events = node.events();
+        println!("listening {}", node.addr());
+        loop {
+            match events.recv().await {
+                Ok(event) => println!("{event:?}"),
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+}
