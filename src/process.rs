@@ -103,6 +103,10 @@ where
             .cookie(cookie)
             .name(format!("skein-worker-{index}-{}", std::process::id()))
             .peer(parent)
+            // Meet the parent's other peers too: the sibling processes, whose ledgers
+            // decide the spends of the tokens minted there, and whose workers this
+            // process's nested calls may go to.
+            .transitive(true)
             .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(500))
             .build()
             .await?;

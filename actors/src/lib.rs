@@ -36,7 +36,9 @@ pub use home::{home, HomeLedger};
 pub use ids::{ChainId, DispatchId, LedgerId, TokenId};
 pub use ledger::{Ledger, LedgerActor, LedgerDelta, LedgerMsg, SpendOutcome};
 pub use manifest::{Binding, Blob, Manifest, VarEntry, VarKey};
-pub use node::{spend, AgentMsg, LedgerUnavailable, Node, NodeBuilder, NodeError, NodeEvent, Tls};
+pub use node::{
+    is_spent, spend, AgentMsg, LedgerUnavailable, Node, NodeBuilder, NodeError, NodeEvent, Tls,
+};
 pub use pool::{
     PoolArgs, PoolMsg, PoolState, PoolSupervisor, RestartPolicy, SupervisionEvent, Target,
     WorkerSlots,

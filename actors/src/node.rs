@@ -670,6 +670,44 @@ pub struct LedgerUnavailable;
 /// How long a spend waits for a remote home ledger.
 const REMOTE_SPEND_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Whether a token is spent, as its home ledger knows it: here, from what this node
+/// has learned, or by asking the home node.
+///
+/// # Errors
+///
+/// [`LedgerUnavailable`] when the home node is not connected or does not answer.
+pub async fn is_spent(id: TokenId) -> Result<bool, LedgerUnavailable> {
+    let here = home();
+    if id.home() == here.id() || here.is_spent(&id) {
+        return Ok(here.is_spent(&id));
+    }
+    let ledger = home_ledger(id.home()).ok_or(LedgerUnavailable)?;
+    match ledger
+        .call(
+            |port| LedgerMsg::IsSpent(id, port),
+            Some(REMOTE_SPEND_TIMEOUT),
+        )
+        .await
+    {
+        Ok(CallResult::Success(spent)) => {
+            if spent {
+                here.learn([&id]);
+            }
+            Ok(spent)
+        }
+        _ => Err(LedgerUnavailable),
+    }
+}
+
+/// The ledger actor of the node whose home ledger is `home`, if it is connected.
+fn home_ledger(home: LedgerId) -> Option<ActorRef<LedgerMsg>> {
+    let name = ledger_name(home);
+    ractor::pg::get_members(&LEDGERS_GROUP.to_string())
+        .into_iter()
+        .find(|cell| cell.get_name().as_deref() == Some(name.as_str()))
+        .map(ActorRef::<LedgerMsg>::from)
+}
+
 /// Decides a spend at the token's home ledger: here for tokens minted here, on the
 /// home node otherwise. A home that cannot be reached refuses the spend
 /// (`LedgerUnavailable`): never a double spend.
@@ -685,12 +723,7 @@ pub async fn spend(id: TokenId) -> Result<SpendOutcome, LedgerUnavailable> {
     if here.is_spent(&id) {
         return Ok(SpendOutcome::AlreadySpent);
     }
-    let name = ledger_name(id.home());
-    let ledger = ractor::pg::get_members(&LEDGERS_GROUP.to_string())
-        .into_iter()
-        .find(|cell| cell.get_name().as_deref() == Some(name.as_str()))
-        .map(ActorRef::<LedgerMsg>::from)
-        .ok_or(LedgerUnavailable)?;
+    let ledger = home_ledger(id.home()).ok_or(LedgerUnavailable)?;
     match ledger
         .call(
             |port| LedgerMsg::Spend(id, port),

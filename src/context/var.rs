@@ -221,18 +221,29 @@ impl<T: Serialize + DeserializeOwned + 'static> ContextVar<T> {
         let Some(cx) = Context::current() else {
             return Err(ResetError::new(ResetErrorKind::NoScope, token));
         };
-        {
+        let refusal = {
             let state = cx.lock();
             let cell = &token.cell;
             if state.knows_spent(&cell.key, &cell.id) || home().is_spent(&cell.id) {
                 return Err(ResetError::new(ResetErrorKind::AlreadyUsed, token));
             }
             if cell.key != self.key {
-                return Err(ResetError::new(ResetErrorKind::WrongVar, token));
+                Some(ResetErrorKind::WrongVar)
+            } else if cell.owner() != state.id() {
+                Some(ResetErrorKind::DifferentContext)
+            } else {
+                None
             }
-            if cell.owner() != state.id() {
-                return Err(ResetError::new(ResetErrorKind::DifferentContext, token));
+        };
+        if let Some(kind) = refusal {
+            // `AlreadyUsed` comes first (R85), but a token homed on another node may
+            // have been spent where this node never heard of it: ask its home before
+            // refusing for another reason. Only refusals pay for the round trip.
+            let foreign = token.cell.id.home() != home().id();
+            if foreign && skein_actors::is_spent(token.cell.id).await == Ok(true) {
+                return Err(ResetError::new(ResetErrorKind::AlreadyUsed, token));
             }
+            return Err(ResetError::new(kind, token));
         }
         // The decision, at the token's home ledger: one spend per id wins, whichever
         // handle, whichever context, whichever node. The context is not locked while

@@ -16,6 +16,9 @@
 mod faults;
 mod lifecycle;
 mod nodes;
+mod oracle;
+#[path = "../support/oracle.rs"]
+mod oracle_model;
 mod support;
 mod tokens;
 mod wire;
@@ -186,6 +189,7 @@ pub fn routines() -> PoolBuilder {
         .routine::<Park>()
         .routine::<Len>()
         .routine::<Bytes>()
+        .routine::<oracle::OracleStep>()
 }
 
 async fn calls_run_in_worker_processes() {
@@ -248,6 +252,10 @@ fn tests() -> Vec<Test> {
             Box::pin(nodes::a_wrong_cookie_is_refused_on_both_sides())
         }),
         ("peers_by_dns_name", || Box::pin(nodes::peers_by_dns_name())),
+        (
+            "any_script_across_processes_matches_one_local_scope",
+            || Box::pin(oracle::any_script_across_processes_matches_one_local_scope()),
+        ),
         ("oversize_frames_are_refused_typed_across_the_wire", || {
             Box::pin(wire::oversize_frames_are_refused_typed_across_the_wire())
         }),

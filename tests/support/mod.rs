@@ -1,6 +1,8 @@
 //! Shared test helpers: a simulated dispatch that takes every step a real one takes.
 #![allow(dead_code)]
 
+pub mod oracle;
+
 use std::future::Future;
 
 use serde::de::DeserializeOwned;
