@@ -1,0 +1,139 @@
+//! The in-process dispatch path: `Pool::call` beside a bare ractor `call` on the same
+//! runtime, sequential and with 64 in flight.
+//!
+//!     cargo bench --bench dispatch
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use futures::future::join_all;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use skein::{ContextVar, Never, Pool, Routine};
+
+struct Add;
+impl Routine for Add {
+    const NAME: &'static str = "bench.dispatch.add";
+    type Args = (i64, i64);
+    type Output = i64;
+    type Error = Never;
+    async fn run((x, y): (i64, i64)) -> Result<i64, Never> {
+        Ok(x + y)
+    }
+}
+
+static TENANT: ContextVar<String> = ContextVar::new("bench.dispatch", "tenant");
+
+struct Echo;
+struct Ping(i64, RpcReplyPort<i64>);
+// skein switches on ractor's `cluster` feature, under which every message says so.
+impl ractor::Message for Ping {}
+
+impl Actor for Echo {
+    type Msg = Ping;
+    type State = ();
+    type Arguments = ();
+    async fn pre_start(&self, _: ActorRef<Ping>, _: ()) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+    async fn handle(
+        &self,
+        _: ActorRef<Ping>,
+        Ping(x, reply): Ping,
+        _: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
+        let _ = reply.send(x + 1);
+        Ok(())
+    }
+}
+
+/// Runs `work` as one task on the runtime and returns how long it took there.
+async fn timed(
+    work: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::time::Duration {
+    tokio::spawn(async move {
+        let start = std::time::Instant::now();
+        work.await;
+        start.elapsed()
+    })
+    .await
+    .unwrap()
+}
+
+fn dispatch(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (echo, pool) = runtime.block_on(async {
+        let (echo, _) = Actor::spawn(None, Echo, ()).await.unwrap();
+        let pool = Pool::builder()
+            .workers(2)
+            .routine::<Add>()
+            .build()
+            .await
+            .unwrap();
+        (echo, pool)
+    });
+    let mut group = c.benchmark_group("dispatch");
+    group
+        .sample_size(30)
+        .measurement_time(std::time::Duration::from_secs(2));
+
+    // All iterations run in one task on a runtime worker thread, as a service's
+    // handler would: a `block_on` thread would add a cross-thread wake-up to both
+    // sides, and a spawn per iteration would cost more than the call.
+    group.bench_function("bare_ractor_call", |b| {
+        b.to_async(&runtime).iter_custom(|iters| {
+            let echo = echo.clone();
+            timed(async move {
+                for i in 0..iters {
+                    ractor::call!(echo, |reply| Ping(i as i64, reply)).unwrap();
+                }
+            })
+        })
+    });
+    group.bench_function("pool_call", |b| {
+        b.to_async(&runtime).iter_custom(|iters| {
+            let pool = pool.clone();
+            timed(async move {
+                for i in 0..iters {
+                    pool.call::<Add>((i as i64, 2)).await.unwrap();
+                }
+            })
+        })
+    });
+    group.bench_function("pool_call_with_context", |b| {
+        b.to_async(&runtime).iter_custom(|iters| {
+            let pool = pool.clone();
+            timed(skein::scope(async move {
+                let _token = TENANT.set("acme".to_string()).unwrap();
+                for i in 0..iters {
+                    pool.call::<Add>((i as i64, 2)).await.unwrap();
+                }
+            }))
+        })
+    });
+    group.bench_function("bare_ractor_call_64_in_flight", |b| {
+        b.to_async(&runtime).iter_custom(|iters| {
+            let echo = echo.clone();
+            timed(async move {
+                for _ in 0..iters {
+                    join_all((0..64).map(|i| echo.call(move |reply| Ping(i, reply), None))).await;
+                }
+            })
+        })
+    });
+    group.bench_function("pool_call_64_in_flight", |b| {
+        b.to_async(&runtime).iter_custom(|iters| {
+            let pool = pool.clone();
+            timed(async move {
+                for _ in 0..iters {
+                    join_all((0..64).map(|i| pool.call::<Add>((i, 1)))).await;
+                }
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, dispatch);
+criterion_main!(benches);
