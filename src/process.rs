@@ -55,17 +55,29 @@ pub fn serve_if_worker(routines: fn() -> PoolBuilder) {
 /// are up (to start actors of the program's own beside the pool, say).
 pub fn serve_if_worker_with<F, Fut>(routines: fn() -> PoolBuilder, setup: F)
 where
-    F: FnOnce(Node) -> Fut,
+    F: FnOnce(Node) -> Fut + Send,
     Fut: std::future::Future<Output = ()>,
 {
     let Some(parent) = std::env::var_os(PARENT_ENV) else {
         return;
     };
     let parent = parent.to_string_lossy().into_owned();
-    let code = match serve(&parent, routines, setup) {
-        Ok(()) => 0,
-        Err(e) => {
+    // Serve on a thread of its own with a runtime of its own: the hook may be called
+    // from a plain `main` or from inside `#[tokio::main]`, where building a second
+    // runtime on the same thread would panic.
+    let served = std::thread::scope(|scope| {
+        scope
+            .spawn(|| serve(&parent, routines, setup).map_err(|e| e.to_string()))
+            .join()
+    });
+    let code = match served {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => {
             eprintln!("skein worker process: {e}");
+            1
+        }
+        Err(_) => {
+            eprintln!("skein worker process: the serving thread panicked");
             1
         }
     };

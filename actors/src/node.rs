@@ -633,7 +633,9 @@ async fn keep_connected(
         let all_connected = match tokio::net::lookup_host(peer.as_str()).await {
             Ok(addrs) => {
                 let mut all = true;
-                for addr in addrs {
+                // A name may resolve to this node too (a Kubernetes headless Service
+                // lists every pod, this one included): never dial ourselves.
+                for addr in addrs.filter(|addr| *addr != inner.addr) {
                     let text = addr.to_string();
                     let connected = lock(&inner.sessions)
                         .values()
