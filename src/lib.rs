@@ -38,7 +38,7 @@ pub use skein_actors as actors;
 pub use error::DispatchError;
 pub use pool::{
     call, current_dispatch, decode_reply, request, BuildError, DispatchInfo, Events, Pool,
-    PoolBuilder, RoutineStream,
+    PoolBuilder, RoutineStream, DEFAULT_GROUP,
 };
 pub use process::{serve_if_worker, serve_if_worker_with};
 pub use routine::{Never, Routine, StreamRoutine};
