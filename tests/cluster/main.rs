@@ -252,6 +252,9 @@ fn tests() -> Vec<Test> {
             Box::pin(nodes::a_wrong_cookie_is_refused_on_both_sides())
         }),
         ("peers_by_dns_name", || Box::pin(nodes::peers_by_dns_name())),
+        ("a_tls_cluster_serves_calls_and_refuses_plain_peers", || {
+            Box::pin(nodes::a_tls_cluster_serves_calls_and_refuses_plain_peers())
+        }),
         (
             "any_script_across_processes_matches_one_local_scope",
             || Box::pin(oracle::any_script_across_processes_matches_one_local_scope()),

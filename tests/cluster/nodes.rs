@@ -13,6 +13,45 @@ use crate::support::{self, Helper, BOUND};
 const COOKIE_ENV: &str = "SKEIN_TEST_COOKIE";
 /// The peer a `node`-mode process connects to.
 const PEER_ENV: &str = "SKEIN_TEST_PEER";
+/// Set (to anything) for a `node`-mode process that speaks TLS.
+const TLS_ENV: &str = "SKEIN_TEST_TLS";
+
+/// TLS from the test certificates in `tls/` (a throwaway CA and one certificate for
+/// `skein.test`, which every node both presents and verifies).
+fn tls() -> skein::actors::Tls {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use std::sync::Arc;
+    use tokio_rustls::rustls::{ClientConfig, RootCertStore, ServerConfig};
+
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cluster/tls");
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(format!("{dir}/node.crt"))
+            .expect("node.crt")
+            .map(|cert| cert.expect("a certificate"))
+            .collect();
+    let key = PrivateKeyDer::from_pem_file(format!("{dir}/node.key")).expect("node.key");
+    let mut roots = RootCertStore::empty();
+    for ca in CertificateDer::pem_file_iter(format!("{dir}/ca.crt")).expect("ca.crt") {
+        roots
+            .add(ca.expect("the CA certificate"))
+            .expect("a usable CA");
+    }
+    let server = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("a server config");
+    let client = ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    skein::actors::Tls {
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)),
+        connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
+        server_name: ServerName::try_from("skein.test")
+            .expect("a DNS name")
+            .to_owned(),
+    }
+}
 
 /// Waits for the node's next event that `wanted` accepts; panics on a `Connected`
 /// when `no_connect` is set, and with the events seen on the way after `deadline`.
@@ -120,6 +159,65 @@ pub async fn peers_by_dns_name() {
     child.kill().await;
 }
 
+/// Nodes that speak TLS connect and serve calls over it; a node without TLS is
+/// refused by one that requires it.
+pub async fn a_tls_cluster_serves_calls_and_refuses_plain_peers() {
+    let node = Node::builder()
+        .cookie("tls")
+        .tls(tls())
+        .build()
+        .await
+        .expect("node builds");
+    let pool = crate::routines()
+        .workers(0)
+        .node(&node)
+        .build()
+        .await
+        .expect("pool builds");
+    let child = Helper::spawn(
+        "node",
+        &[
+            (COOKIE_ENV, "tls".to_string()),
+            (PEER_ENV, node.addr().to_string()),
+            (TLS_ENV, "1".to_string()),
+        ],
+    );
+    pool.wait_for_workers(1, BOUND)
+        .await
+        .expect("the TLS peer's worker joined");
+    let pid = pool.call::<crate::Pid>(()).await.expect("a call over TLS");
+    assert_ne!(pid, std::process::id(), "the call ran in the TLS peer");
+
+    let mut plain = Helper::spawn(
+        "node",
+        &[
+            (COOKIE_ENV, "tls".to_string()),
+            (PEER_ENV, node.addr().to_string()),
+        ],
+    );
+    // A failed TLS accept closes the socket before ractor_cluster makes a session,
+    // so only the plain side can tell: it sees its session close unauthenticated.
+    let deadline = Instant::now() + BOUND;
+    plain
+        .wait_line(deadline, "the plain peer is refused", |line| {
+            line.starts_with("Refused")
+        })
+        .await;
+    assert_eq!(
+        node.peers().len(),
+        1,
+        "only the TLS peer is connected: {:?}",
+        node.peers()
+    );
+    assert_eq!(
+        pool.remote_workers().len(),
+        1,
+        "the plain peer's worker never joined"
+    );
+    plain.kill().await;
+    child.kill().await;
+}
+
 /// The `node` mode: a bare node with the cookie and peer of its environment, that
 /// prints every event it sees, one a line, until it is killed.
 pub fn node() {
@@ -133,13 +231,19 @@ pub fn node() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let node = Node::builder()
-            .cookie(cookie)
-            .peer(peer)
+        let mut builder = Node::builder().cookie(cookie).peer(peer);
+        if std::env::var_os(TLS_ENV).is_some() {
+            builder = builder.tls(tls());
+        }
+        let node = builder.build().await.expect("node builds");
+        let mut events = node.events();
+        // A worker the other node can call, once connected.
+        let _pool = crate::routines()
+            .workers(1)
+            .node(&node)
             .build()
             .await
-            .expect("node builds");
-        let mut events = node.events();
+            .expect("pool builds");
         println!("listening {}", node.addr());
         loop {
             match events.recv().await {
