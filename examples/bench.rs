@@ -185,6 +185,10 @@ struct Config {
 
 impl Config {
     fn wants(&self, case: &str) -> bool {
+        // Baselines always run: every case is read as a ratio against them.
+        if case.starts_with("baseline_") || case == "loopback_rtt" {
+            return true;
+        }
         self.only
             .as_ref()
             .is_none_or(|only| case.contains(only.as_str()))
@@ -259,27 +263,47 @@ where
     (latencies, start.elapsed())
 }
 
+/// Runs `op` as the sequential case `seq` and as the 64-in-flight case `conc`, each
+/// when it is wanted.
+async fn seq_and_conc<F, Fut>(
+    config: &Config,
+    mode: &str,
+    n: usize,
+    (seq, conc): (&str, &str),
+    op: F,
+) where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    if config.wants(seq) {
+        let (lat, wall) = sequential(n, &op).await;
+        report(seq, mode, lat, n, wall, "");
+    }
+    if config.wants(conc) {
+        let (lat, wall) = in_flight_64(n, &op).await;
+        report(conc, mode, lat, n, wall, "");
+    }
+}
+
 async fn local(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     let mode = "local";
     let n = if config.quick { 20_000 } else { 200_000 };
 
     let (echo, _) = Actor::spawn(None, Echo, ()).await?;
-    let (lat, wall) = sequential(n, |i| {
+    let call = |i: usize| {
         let echo = echo.clone();
         async move {
             let _ = ractor::call!(echo, |reply| Ping(i as i64, reply));
         }
-    })
+    };
+    seq_and_conc(
+        config,
+        mode,
+        n,
+        ("baseline_ractor_call", "baseline_ractor_call_conc64"),
+        call,
+    )
     .await;
-    report("baseline_ractor_call", mode, lat, n, wall, "");
-    let (lat, wall) = in_flight_64(n, |i| {
-        let echo = echo.clone();
-        async move {
-            let _ = ractor::call!(echo, |reply| Ping(i as i64, reply));
-        }
-    })
-    .await;
-    report("baseline_ractor_call_conc64", mode, lat, n, wall, "");
 
     let pool = routines().workers(2).build().await?;
     cases(config, &pool, mode, n).await
@@ -355,10 +379,8 @@ async fn process(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     };
-    let (lat, wall) = sequential(n, |_| ask(&echoes[0])).await;
-    report("baseline_remote_call", mode, lat, n, wall, "");
-    let (lat, wall) = in_flight_64(n, |i| ask(&echoes[i % echoes.len()])).await;
-    report("baseline_remote_call_conc64", mode, lat, n, wall, "");
+    let names = ("baseline_remote_call", "baseline_remote_call_conc64");
+    seq_and_conc(config, mode, n, names, |i| ask(&echoes[i % echoes.len()])).await;
 
     cases(config, &pool, mode, n).await
 }
@@ -370,27 +392,13 @@ async fn cases(
     mode: &str,
     n: usize,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    if config.wants("seq_add") {
-        let (lat, wall) = sequential(n, |i| {
-            let pool = pool.clone();
-            async move {
-                pool.call::<Add>((i as i64, 1)).await.expect("add");
-            }
-        })
-        .await;
-        report("seq_add", mode, lat, n, wall, "");
-    }
-
-    if config.wants("conc64_add") {
-        let (lat, wall) = in_flight_64(n, |i| {
-            let pool = pool.clone();
-            async move {
-                pool.call::<Add>((i as i64, 1)).await.expect("add");
-            }
-        })
-        .await;
-        report("conc64_add", mode, lat, n, wall, "");
-    }
+    let add = |i: usize| {
+        let pool = pool.clone();
+        async move {
+            pool.call::<Add>((i as i64, 1)).await.expect("add");
+        }
+    };
+    seq_and_conc(config, mode, n, ("seq_add", "conc64_add"), add).await;
 
     if config.wants("nested_add") {
         let (lat, wall) = sequential(n / 2, |i| {
@@ -430,52 +438,35 @@ async fn cases(
         );
     }
 
-    if config.wants("seq_ctx") {
-        // Context cases: the caller has set a var, so a manifest rides every frame.
-        let (lat, wall) = pool
-            .scope(async {
-                let _token = TENANT.set(TENANT_VALUE.to_string()).expect("set");
-                sequential(n, |i| {
-                    let pool = pool.clone();
-                    async move {
-                        pool.call::<AddReadCtx>((i as i64, 1)).await.expect("ctx");
-                    }
-                })
-                .await
-            })
-            .await;
-        report("seq_ctx", mode, lat, n, wall, "");
-        let (lat, wall) = pool
-            .scope(async {
-                let _token = TENANT.set(TENANT_VALUE.to_string()).expect("set");
-                in_flight_64(n, |i| {
-                    let pool = pool.clone();
-                    async move {
-                        pool.call::<AddReadCtx>((i as i64, 1)).await.expect("ctx");
-                    }
-                })
-                .await
-            })
-            .await;
-        report("conc64_ctx", mode, lat, n, wall, "");
-    }
+    // Context cases: the caller has set a var, so a manifest rides every frame.
+    pool.scope(async {
+        let _token = TENANT.set(TENANT_VALUE.to_string()).expect("set");
+        let read = |i: usize| {
+            let pool = pool.clone();
+            async move {
+                pool.call::<AddReadCtx>((i as i64, 1)).await.expect("ctx");
+            }
+        };
+        seq_and_conc(config, mode, n, ("seq_ctx", "conc64_ctx"), read).await;
+    })
+    .await;
 
+    // Merge cases: the routine sets a var that merges back into the caller.
     if config.wants("seq_merge") {
-        // Merge cases: the routine sets a var that merges back into the caller.
+        // Every call in one chain.
         let (lat, wall) = pool
-            .scope(async {
-                let out = sequential(n, |i| {
-                    let pool = pool.clone();
-                    async move {
-                        pool.call::<AddSetCtx>((i as i64, 1)).await.expect("merge");
-                        assert_eq!(COUNTER.get().expect("get"), Some(i as i64), "merge-back");
-                    }
-                })
-                .await;
-                out
-            })
+            .scope(sequential(n, |i| {
+                let pool = pool.clone();
+                async move {
+                    pool.call::<AddSetCtx>((i as i64, 1)).await.expect("merge");
+                    assert_eq!(COUNTER.get().expect("get"), Some(i as i64), "merge-back");
+                }
+            }))
             .await;
         report("seq_merge", mode, lat, n, wall, "");
+    }
+    if config.wants("seq_merge_fresh") {
+        // Every call in a fresh scope.
         let (lat, wall) = sequential(n, |i| {
             let pool = pool.clone();
             skein::scope(async move {
@@ -485,9 +476,11 @@ async fn cases(
         })
         .await;
         report("seq_merge_fresh", mode, lat, n, wall, "");
+    }
+    if config.wants("conc64_merge") {
+        // Each concurrent call runs in its own fork, as wool's gather forks tasks.
         let (lat, wall) = in_flight_64(n, |i| {
             let pool = pool.clone();
-            // Each concurrent call runs in its own fork, as wool's gather forks tasks.
             skein::fork(async move {
                 pool.call::<AddSetCtx>((i as i64, 1)).await.expect("merge");
             })

@@ -458,8 +458,7 @@ pub fn request<R: Routine>(args: R::Args) -> Result<Request, DispatchError<R::Er
 /// not decode as `R`'s output or error.
 pub fn decode_reply<R: Routine>(reply: Reply) -> Result<R::Output, DispatchError<R::Error>> {
     let mode = InstallMode::default();
-    finish::<R::Output, R::Error>(Context::current().as_ref(), reply, mode)?
-        .ok_or_else(|| DispatchError::BadFrame("a call was answered as a finished stream".into()))
+    finish_call::<R>(Context::current().as_ref(), reply, mode)
 }
 
 /// Why a dispatch could not be handed to a worker.
@@ -537,9 +536,7 @@ impl PoolShared {
             .await
             .map_err(DispatchError::from_failure)?;
         guard.disarm();
-        finish::<R::Output, R::Error>(cx.as_ref(), reply, self.mode)?.ok_or_else(|| {
-            DispatchError::BadFrame("a call was answered as a finished stream".into())
-        })
+        finish_call::<R>(cx.as_ref(), reply, self.mode)
     }
 
     /// Hands a dispatch to a live worker. A worker that died before the message got in
@@ -632,6 +629,16 @@ fn finish<T: DeserializeOwned, E: DeserializeOwned>(
             Err(DispatchError::from_failure(failure))
         }
     }
+}
+
+/// [`finish`] for a call, whose reply is never the end of a stream.
+fn finish_call<R: Routine>(
+    cx: Option<&Context>,
+    reply: Reply,
+    mode: InstallMode,
+) -> Result<R::Output, DispatchError<R::Error>> {
+    finish::<R::Output, R::Error>(cx, reply, mode)?
+        .ok_or_else(|| DispatchError::BadFrame("a call was answered as a finished stream".into()))
 }
 
 fn receive<T: DeserializeOwned, E>(
