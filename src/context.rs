@@ -50,6 +50,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use skein_actors::{ChainId, Manifest};
 
 mod install;
+pub mod payload;
 mod registry;
 mod state;
 pub(crate) mod token;
@@ -60,7 +61,7 @@ pub use registry::{registration, CollisionError, Registration};
 pub use token::{ResetError, ResetErrorKind, Token};
 pub use var::{ContextVar, GetError, SetError};
 
-use crate::payload::Incoming;
+use payload::Incoming;
 use state::ContextState;
 
 tokio::task_local! {

@@ -5,7 +5,10 @@
 //! a [`ContextVar`] is a `static` keyed by `(namespace, name)`; [`scope`] opens a
 //! context; `set` returns a single-use [`Token`]; [`Context::snapshot`] turns a context
 //! into a wire [`Manifest`](actors::Manifest) that another context continues and merges
-//! back. The wire types and the ledger live in [`actors`] (the `skein-actors` crate).
+//! back. A [`Pool`] runs [`Routine`]s on its workers with that context. The wire types,
+//! the ledger and the actors live in [`actors`] (the `skein-actors` crate).
+//!
+//! Nodes and worker processes are behind the `cluster` feature.
 //!
 //! ```
 //! use skein::ContextVar;
@@ -27,24 +30,27 @@
 #![forbid(unsafe_code)]
 
 pub mod context;
-mod error;
-pub mod payload;
+mod dispatch;
+mod executor;
 mod pool;
-pub mod process;
 mod routine;
 
 pub use skein_actors as actors;
 
-pub use error::DispatchError;
-pub use pool::{
-    call, current_dispatch, decode_reply, request, BuildError, DispatchInfo, Events, Pool,
-    PoolBuilder, RoutineStream, DEFAULT_GROUP,
-};
-pub use process::{serve_if_worker, serve_if_worker_with};
-pub use routine::{Never, Routine, StreamRoutine};
-pub use skein_actors::{Node, NodeBuilder, NodeError, NodeEvent, RestartPolicy, SupervisionEvent};
-
+pub use context::payload;
 pub use context::{
     fork, scope, spawn, Context, ContextVar, GetError, InstallError, InstallMode, ResetError,
     ResetErrorKind, SetError, Token,
 };
+pub use dispatch::{decode_reply, request, RequestError};
+pub use executor::{call, current_dispatch, DispatchInfo};
+pub use pool::builder::{BuildError, PoolBuilder, DEFAULT_GROUP};
+pub use pool::stream::RoutineStream;
+pub use pool::{Events, Pool, WaitError};
+pub use routine::{Never, Routine, StreamRoutine};
+pub use skein_actors::{DispatchError, RestartPolicy, SupervisionEvent};
+
+#[cfg(feature = "cluster")]
+pub use pool::process::{serve_if_worker, serve_if_worker_with};
+#[cfg(feature = "cluster")]
+pub use skein_actors::{ConnectError, Node, NodeBuilder, NodeError, NodeEvent};

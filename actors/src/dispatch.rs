@@ -2,11 +2,10 @@
 
 use std::time::Duration;
 
-use ractor::BytesConvertable;
 use serde::{Deserialize, Serialize};
 
-use crate::frame::{self, wire_limits, Limits};
-
+use crate::failure::Failure;
+use crate::frame::Limits;
 use crate::ids::DispatchId;
 use crate::ledger::LedgerDelta;
 use crate::manifest::{Blob, Manifest};
@@ -65,35 +64,37 @@ pub struct Dispatch {
     pub kind: DispatchKind,
     /// Set when the frame that carried this dispatch could not be read (over the size
     /// limit, or not a dispatch at all): the worker answers it with `BadFrame`.
-    refused: Option<String>,
+    pub(crate) refused: Option<String>,
+    /// The limits of the node that sends it: a frame past them is not sent, and the
+    /// worker answers with `BadFrame` instead.
+    #[serde(skip)]
+    pub(crate) limits: Limits,
 }
 
 impl Dispatch {
-    /// A dispatch of `request`.
+    /// A dispatch of `request`, sent within the default [`Limits`].
     pub fn new(request: Request, kind: DispatchKind) -> Dispatch {
         Dispatch {
             request,
             kind,
             refused: None,
+            limits: Limits::default(),
         }
+    }
+
+    /// The same dispatch, to be sent within `limits` (those of the sending node).
+    pub fn with_limits(self, limits: Limits) -> Dispatch {
+        Dispatch { limits, ..self }
     }
 
     /// Why the frame carrying this dispatch was refused, if it was.
     pub fn refused(&self) -> Option<&str> {
         self.refused.as_deref()
     }
-
-    fn refusal(request: Request, kind: DispatchKind, why: String) -> Dispatch {
-        Dispatch {
-            request,
-            kind,
-            refused: Some(why),
-        }
-    }
 }
 
 /// Asks an open stream for its next item, carrying the caller's context as it is now
-/// (reference R70). Send it as `WorkerMsg::Pull(pull, reply_port)`.
+/// . Send it as `WorkerMsg::Pull(pull, reply_port)`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pull {
     /// The stream's dispatch id.
@@ -101,63 +102,33 @@ pub struct Pull {
     /// The caller's context.
     pub manifest: Manifest,
     /// Set when the carrying frame could not be read.
-    refused: Option<String>,
+    pub(crate) refused: Option<String>,
+    /// The limits of the node that sends it.
+    #[serde(skip)]
+    pub(crate) limits: Limits,
 }
 
 impl Pull {
-    /// A pull of the stream `id` with the caller's context.
+    /// A pull of the stream `id` with the caller's context, sent within the default
+    /// [`Limits`].
     pub fn new(id: DispatchId, manifest: Manifest) -> Pull {
         Pull {
             id,
             manifest,
             refused: None,
+            limits: Limits::default(),
         }
+    }
+
+    /// The same pull, to be sent within `limits` (those of the sending node).
+    pub fn with_limits(self, limits: Limits) -> Pull {
+        Pull { limits, ..self }
     }
 
     /// Why the frame carrying this pull was refused, if it was.
     pub fn refused(&self) -> Option<&str> {
         self.refused.as_deref()
     }
-}
-
-/// Why a dispatch failed, as it travels.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[non_exhaustive]
-pub enum Failure {
-    /// The routine returned its own error, MessagePack-encoded.
-    #[error("the routine returned an error")]
-    Routine(Blob),
-    /// The routine panicked.
-    #[error("the routine panicked: {0}")]
-    Panicked(String),
-    /// No routine of this name is registered on the worker.
-    #[error("unknown routine {0:?}")]
-    UnknownRoutine(String),
-    /// The args do not decode as the routine's args type.
-    #[error("bad args: {0}")]
-    BadArgs(String),
-    /// The worker's queue is full.
-    #[error("worker overloaded")]
-    Overloaded,
-    /// The worker died with the dispatch in flight.
-    #[error("worker crashed")]
-    WorkerCrashed,
-    /// The routine ran past its timeout.
-    #[error("timed out")]
-    Timeout,
-    /// The dispatch was cancelled (the worker stopped, or the stream was closed).
-    #[error("cancelled")]
-    Cancelled,
-    /// The caller's context was refused (strict install of a value that does not
-    /// decode), or the output failed to encode.
-    #[error("bad frame: {0}")]
-    BadFrame(String),
-    /// A pull named a stream the worker does not have open.
-    #[error("no such stream")]
-    NoSuchStream,
-    /// The node the dispatch went to stopped answering or went away.
-    #[error("node down")]
-    NodeDown,
 }
 
 /// What one step produced.
@@ -178,112 +149,30 @@ pub struct Reply {
     /// What the step produced.
     pub outcome: Outcome,
     /// The worker's context after the step, or `None` when nothing may merge back: a
-    /// panic, a timeout, a crash or a cancellation (reference R74).
+    /// panic, a timeout, a crash or a cancellation.
     pub manifest: Option<Manifest>,
     /// Token ids spent during the step. They travel apart from the manifest, so a
-    /// refused manifest never hides a spend (B4).
+    /// refused manifest never hides a spend.
     pub delta: LedgerDelta,
+    /// The limits of the worker's node: a reply past them is not sent; a `BadFrame`
+    /// that keeps the spends goes instead.
+    #[serde(skip)]
+    pub(crate) limits: Limits,
 }
 
 impl Reply {
+    /// The reply of a step.
+    pub fn new(outcome: Outcome, manifest: Option<Manifest>, delta: LedgerDelta) -> Reply {
+        Reply {
+            outcome,
+            manifest,
+            delta,
+            limits: Limits::default(),
+        }
+    }
+
     /// A failed reply that carries no context and no spends.
     pub fn failed(failure: Failure) -> Reply {
-        Reply {
-            outcome: Outcome::Failed(failure),
-            manifest: None,
-            delta: LedgerDelta::new(),
-        }
-    }
-}
-
-// ---- how these types cross a node connection (ractor_cluster) ----
-//
-// Decoding never panics and never drops a message: a frame that cannot be read (or is
-// over the size limit) becomes a refusal the receiver answers with a typed error.
-
-/// The bytes of `value` as a frame within the wire limits, or why not.
-fn to_wire<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
-    frame::encode(value, &wire_limits()).map_err(|e| e.to_string())
-}
-
-/// A small frame that always fits: the refusal put in place of an oversize one.
-fn to_wire_unlimited<T: Serialize>(value: &T) -> Vec<u8> {
-    frame::encode(value, &Limits::with_max_frame_bytes(usize::MAX)).unwrap_or_default()
-}
-
-impl BytesConvertable for Dispatch {
-    fn into_bytes(self) -> Vec<u8> {
-        match to_wire(&self) {
-            Ok(bytes) => bytes,
-            Err(why) => {
-                let request = Request {
-                    args: Blob::from(Vec::new()),
-                    manifest: Manifest::default(),
-                    ..self.request
-                };
-                to_wire_unlimited(&Dispatch::refusal(request, self.kind, why))
-            }
-        }
-    }
-
-    fn from_bytes(bytes: Vec<u8>) -> Dispatch {
-        frame::decode(&bytes, &wire_limits()).unwrap_or_else(|e| {
-            Dispatch::refusal(
-                Request::new("", Vec::new(), Manifest::default()),
-                DispatchKind::Call,
-                e.to_string(),
-            )
-        })
-    }
-}
-
-impl BytesConvertable for Pull {
-    fn into_bytes(self) -> Vec<u8> {
-        match to_wire(&self) {
-            Ok(bytes) => bytes,
-            Err(why) => to_wire_unlimited(&Pull {
-                id: self.id,
-                manifest: Manifest::default(),
-                refused: Some(why),
-            }),
-        }
-    }
-
-    fn from_bytes(bytes: Vec<u8>) -> Pull {
-        frame::decode(&bytes, &wire_limits()).unwrap_or_else(|e| Pull {
-            id: DispatchId::nil(),
-            manifest: Manifest::default(),
-            refused: Some(e.to_string()),
-        })
-    }
-}
-
-impl BytesConvertable for Reply {
-    fn into_bytes(self) -> Vec<u8> {
-        match to_wire(&self) {
-            Ok(bytes) => bytes,
-            // The reply is lost, but its spends are not: they travel in the refusal.
-            Err(why) => to_wire_unlimited(&Reply {
-                outcome: Outcome::Failed(Failure::BadFrame(why)),
-                manifest: None,
-                delta: self.delta,
-            }),
-        }
-    }
-
-    fn from_bytes(bytes: Vec<u8>) -> Reply {
-        frame::decode(&bytes, &wire_limits())
-            .unwrap_or_else(|e| Reply::failed(Failure::BadFrame(e.to_string())))
-    }
-}
-
-impl BytesConvertable for DispatchId {
-    fn into_bytes(self) -> Vec<u8> {
-        to_wire_unlimited(&self)
-    }
-
-    /// An unreadable id becomes the nil id, which names no dispatch.
-    fn from_bytes(bytes: Vec<u8>) -> DispatchId {
-        frame::decode(&bytes, &Limits::default()).unwrap_or_else(|_| DispatchId::nil())
+        Reply::new(Outcome::Failed(failure), None, LedgerDelta::new())
     }
 }

@@ -27,6 +27,12 @@ impl Limits {
     pub const fn with_max_frame_bytes(max_frame_bytes: usize) -> Limits {
         Limits { max_frame_bytes }
     }
+
+    /// No limit: for frames whose size is bounded some other way (small fixed-size
+    /// messages, or bytes a transport already capped).
+    pub const fn unlimited() -> Limits {
+        Limits::with_max_frame_bytes(usize::MAX)
+    }
 }
 
 impl Default for Limits {
@@ -34,23 +40,6 @@ impl Default for Limits {
         Limits::with_max_frame_bytes(Self::DEFAULT_MAX_FRAME_BYTES)
     }
 }
-
-/// The limits applied to frames that cross a node connection (set by the node; the
-/// default limit until then).
-pub fn wire_limits() -> Limits {
-    match WIRE_MAX_FRAME_BYTES.load(std::sync::atomic::Ordering::Relaxed) {
-        0 => Limits::default(),
-        max => Limits::with_max_frame_bytes(max),
-    }
-}
-
-/// Sets the limits of frames that cross a node connection, for this process.
-pub fn set_wire_limits(limits: Limits) {
-    WIRE_MAX_FRAME_BYTES.store(limits.max_frame_bytes, std::sync::atomic::Ordering::Relaxed);
-}
-
-static WIRE_MAX_FRAME_BYTES: std::sync::atomic::AtomicUsize =
-    std::sync::atomic::AtomicUsize::new(0);
 
 /// A frame could not be encoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

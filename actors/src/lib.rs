@@ -1,11 +1,21 @@
 //! The actors and the wire of skein.
 //!
-//! This crate holds what travels between a caller and a worker, as plain data:
-//! [`Manifest`] (a chain's context variables and token ids), [`TokenId`],
-//! [`ChainId`], the versioned frame codec with its size limit, and the
-//! [`Ledger`] state machine that decides every token spend. It knows token *ids*,
-//! never the typed `ContextVar` or `Token` of the `skein` crate, and it never
-//! depends on `skein`: the compiler enforces that layering.
+//! This crate holds what travels between a caller and a worker, as plain data, and the
+//! actors that move it:
+//!
+//! - the wire: [`Manifest`] (a chain's context variables and token ids), the ids, the
+//!   versioned [`codec`] with its size [`Limits`], the [`Dispatch`], [`Pull`] and
+//!   [`Reply`] frames, and [`DispatchError`], every way a dispatch can fail;
+//! - the ledger: [`Ledger`], this process's [`home`] ledger, and [`spend`], which
+//!   decides every token spend at the token's home;
+//! - the worker: [`WorkerMsg`], the message a user may send straight to a worker, and
+//!   the [`Executor`] trait through which a worker runs routines;
+//! - supervision: the [`Supervisor`] that keeps a pool's workers alive, and the
+//!   [`WorkerSet`] through which callers reach them;
+//! - nodes (feature `cluster`): [`Node`], a process's place in a cluster.
+//!
+//! It knows token *ids*, never the typed `ContextVar` or `Token` of the `skein` crate,
+//! and it never depends on `skein`: the compiler enforces that layering.
 //!
 //! ```
 //! use skein_actors::{Binding, ChainId, Limits, Manifest, VarEntry, VarKey};
@@ -20,37 +30,51 @@
 #![forbid(unsafe_code)]
 
 mod dispatch;
+mod failure;
 mod frame;
-mod home;
 mod ids;
 mod ledger;
 mod manifest;
+#[cfg(feature = "cluster")]
 mod node;
-mod pool;
-pub mod process;
+mod supervisor;
 mod worker;
 
-pub use dispatch::{Dispatch, DispatchKind, Failure, Outcome, Pull, Reply, Request};
-pub use frame::{set_wire_limits, wire_limits, DecodeError, EncodeError, Limits, WIRE_VERSION};
-pub use home::{home, HomeLedger};
+pub use dispatch::{Dispatch, DispatchKind, Outcome, Pull, Reply, Request};
+pub use failure::{DispatchError, Failure};
+pub use frame::{DecodeError, EncodeError, Limits, WIRE_VERSION};
 pub use ids::{ChainId, DispatchId, LedgerId, TokenId};
-pub use ledger::{Ledger, LedgerActor, LedgerDelta, LedgerMsg, SpendOutcome};
-pub use manifest::{Binding, Blob, Manifest, VarEntry, VarKey};
-pub use node::{
-    is_spent, spend, AgentMsg, LedgerUnavailable, Node, NodeBuilder, NodeError, NodeEvent, Tls,
+pub use ledger::{
+    home, is_spent, spend, HomeLedger, Ledger, LedgerDelta, LedgerUnavailable, SpendOutcome,
 };
-pub use pool::{
-    PoolArgs, PoolMsg, PoolState, PoolSupervisor, RestartPolicy, SupervisionEvent, Target,
-    WorkerSlots,
+pub use manifest::{Binding, Blob, EntryWarning, InstallError, Manifest, VarEntry, VarKey};
+#[cfg(feature = "cluster")]
+pub use node::{ConnectError, Node, NodeBuilder, NodeError, NodeEvent, Tls};
+pub use supervisor::{
+    RestartPolicy, StartError, SupervisionEvent, Supervisor, SupervisorBuilder, WorkerSet,
 };
-pub use worker::{
-    Admission, Executor, StreamSession, Worker, WorkerArgs, WorkerHandle, WorkerMsg, WorkerState,
-};
+pub use worker::{crash, Admission, Executor, StreamSession, WorkerMsg};
+
+/// The derive that makes a message type of your own cross nodes. With the `cluster`
+/// feature, ractor asks every actor's message type to say whether it can: derive this
+/// on an enum whose fields implement `ractor::BytesConvertable`.
+#[cfg(feature = "cluster")]
+pub use ractor_cluster::RactorClusterMessage;
+/// The TLS crates whose types [`Tls`] holds.
+#[cfg(feature = "cluster")]
+pub use {rustls_pki_types, tokio_rustls};
 
 /// The frame codec, for messages other crates put on the wire.
 ///
 /// Every frame is a two-byte header (a magic byte and [`WIRE_VERSION`]) followed by a
-/// MessagePack body. [`frame::decode`] checks the size limit before it reads anything.
+/// MessagePack body. [`codec::decode`] checks the size limit before it reads anything.
 pub mod codec {
     pub use crate::frame::{decode, decode_body, encode};
+}
+
+/// What a worker process and the pool that started it agree on (feature `cluster`):
+/// the environment a child is started with, and the argument that marks it.
+#[cfg(feature = "cluster")]
+pub mod process {
+    pub use crate::supervisor::processes::{INDEX_ENV, PARENT_ENV, WORKERS_ENV, WORKER_ARG};
 }

@@ -297,3 +297,30 @@ impl Manifest {
         Manifest::try_from(wire).map_err(DecodeError::NotCanonical)
     }
 }
+
+/// A value dropped when a manifest was installed, because it does not decode as its
+/// variable's type.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryWarning {
+    /// The variable whose value was dropped.
+    pub key: VarKey,
+    /// The decoder's message.
+    pub message: String,
+}
+
+/// A strict install refused a manifest: nothing was installed. It lists every bad
+/// entry, so one error says all that is wrong with the frame.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{} context variable(s) failed to decode: {}", .entries.len(), list(.entries))]
+pub struct InstallError {
+    /// Every bad entry of the manifest.
+    pub entries: Vec<EntryWarning>,
+}
+
+fn list(entries: &[EntryWarning]) -> String {
+    entries
+        .iter()
+        .map(|e| format!("{} ({})", e.key, e.message))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,88 +1,51 @@
-//! Nodes: this process's place in a cluster. The one module that speaks to
-//! ractor_cluster, so transport and membership live in one place.
+//! Nodes: a process's place in a cluster (feature `cluster`). The one module that
+//! speaks to ractor_cluster, so transport and membership live in one place.
 //!
 //! A node listens on an address with a shared secret (the cookie), and optionally TLS.
 //! It connects to the peers it is given (addresses, or DNS names that may resolve to
-//! several) and keeps reconnecting with backoff. Every connected peer is pinged on a
-//! heartbeat; a peer that misses enough pings has its session torn down, so calls in
-//! flight to a hung node fail instead of waiting forever (TCP alone never notices a
-//! stopped process or a cut-off host).
+//! several) and keeps reconnecting with backoff; it pings every connected peer on a
+//! heartbeat and tears down the session of one that stops answering.
+//!
+//! - `events`: [`NodeEvent`], what a node reports.
+//! - `sessions`: the table of sessions, kept from ractor_cluster's events.
+//! - `heartbeat`: the agent that answers pings, and the loop that sends them.
+//! - `connect`: dialing a peer once, or keeping it connected.
+//! - `tls`: [`Tls`].
+//! - `wire`: how the actors' messages cross a session.
+//!
+//! Any number of nodes may run in one process, each with its own address, cookie and
+//! limits.
 
-use std::collections::HashMap;
+mod connect;
+mod events;
+mod heartbeat;
+mod sessions;
+mod tls;
+mod wire;
+
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ractor::rpc::CallResult;
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use ractor_cluster::node::{NodeConnectionMode, NodeServerSessionInformation};
-use ractor_cluster::{
-    IncomingEncryptionMode, NodeEventSubscription, NodeServer, NodeServerMessage,
-};
+use ractor::{Actor, ActorRef, SpawnErr};
+use ractor_cluster::node::NodeConnectionMode;
+use ractor_cluster::{IncomingEncryptionMode, NodeServer, NodeServerMessage};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
-use crate::frame::{set_wire_limits, Limits};
-use crate::home::home;
-use crate::ids::{LedgerId, TokenId};
-use crate::ledger::{LedgerActor, LedgerMsg, SpendOutcome};
+pub use connect::ConnectError;
+pub use events::NodeEvent;
+pub use tls::Tls;
 
-/// The process group every node's agent joins.
-const NODES_GROUP: &str = "skein.nodes";
-/// The process group every node's ledger actor joins.
-const LEDGERS_GROUP: &str = "skein.ledgers";
+use crate::frame::Limits;
+use crate::ledger::remote::{self as ledger, LedgerMsg};
+use connect::Dialer;
+use heartbeat::AgentMsg;
+use sessions::{Forward, Sessions};
 
-fn ledger_name(home: LedgerId) -> String {
-    format!("skein.ledger.{}", home.as_uuid().simple())
-}
-
-/// What a node reports about its peers.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum NodeEvent {
-    /// A session with a peer is authenticated and ready.
-    Connected {
-        /// The peer's node name.
-        peer: String,
-    },
-    /// A session ended.
-    Disconnected {
-        /// The peer's node name, or its address if it never said.
-        peer: String,
-    },
-    /// A peer was refused: the handshake failed (a wrong cookie, or not a skein node).
-    Refused {
-        /// The peer's address.
-        peer: String,
-        /// What went wrong.
-        reason: String,
-    },
-    /// A peer stopped answering heartbeats; its session was torn down.
-    Unresponsive {
-        /// The peer's node name.
-        peer: String,
-    },
-}
-
-/// TLS for node connections, as ractor_cluster takes it: an acceptor for incoming
-/// sessions and a connector (with the server name to verify) for outgoing ones.
-#[derive(Clone)]
-pub struct Tls {
-    /// Accepts incoming sessions.
-    pub acceptor: tokio_rustls::TlsAcceptor,
-    /// Opens outgoing sessions.
-    pub connector: tokio_rustls::TlsConnector,
-    /// The name peers' certificates are verified against.
-    pub server_name: rustls_pki_types::ServerName<'static>,
-}
-
-impl std::fmt::Debug for Tls {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tls")
-            .field("server_name", &self.server_name)
-            .finish_non_exhaustive()
-    }
-}
+/// The bytes a session reads beyond the frame limit: ractor_cluster's envelope around
+/// a frame (the variant name, the reply port's id).
+const ENVELOPE_BYTES: usize = 4096;
 
 /// Builds a [`Node`]. Start with [`Node::builder`].
 #[derive(Debug)]
@@ -100,18 +63,33 @@ pub struct NodeBuilder {
 }
 
 /// A node could not start.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum NodeError {
     /// A node needs a cookie: the shared secret of its cluster.
     #[error("a node needs a cookie")]
     NoCookie,
     /// The listen address is not a socket address.
-    #[error("bad listen address {0:?}: {1}")]
-    BadAddress(String, String),
+    #[error("bad listen address {address:?}")]
+    BadAddress {
+        /// The address given.
+        address: String,
+        /// Why it does not parse.
+        #[source]
+        source: std::net::AddrParseError,
+    },
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {address}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// Why not.
+        #[source]
+        source: std::io::Error,
+    },
     /// The node's actors failed to start.
-    #[error("the node failed to start: {0}")]
-    Start(String),
+    #[error("the node's actors failed to start")]
+    Start(#[from] SpawnErr),
 }
 
 impl NodeBuilder {
@@ -162,8 +140,9 @@ impl NodeBuilder {
         self
     }
 
-    /// The largest frame a session accepts or sends (default 16 MiB). A dispatch or a
-    /// reply past it is refused with a typed error; the session stays up.
+    /// The largest frame this node sends or reads (default 16 MiB). A dispatch or a
+    /// reply past it is refused with a typed error and the session stays up. Nodes of
+    /// one cluster should agree: a frame past the reader's limit ends the session.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
@@ -177,29 +156,35 @@ impl NodeBuilder {
     }
 
     /// Starts the node: its server, its agent (which answers heartbeats), its ledger
-    /// actor (which decides spends of tokens minted here, for every node), and the
+    /// actor (through which other nodes reach this process's home ledger), and the
     /// reconnect and heartbeat loops.
     ///
     /// # Errors
     ///
-    /// [`NodeError`] for a missing cookie, a bad address, or actors that fail to start.
+    /// [`NodeError`] for a missing cookie, a bad or busy address, or actors that fail
+    /// to start.
     pub async fn build(self) -> Result<Node, NodeError> {
         let cookie = self.cookie.ok_or(NodeError::NoCookie)?;
         let requested: SocketAddr =
-            self.listen.parse().map_err(|e: std::net::AddrParseError| {
-                NodeError::BadAddress(self.listen.clone(), e.to_string())
-            })?;
+            self.listen
+                .parse()
+                .map_err(|source| NodeError::BadAddress {
+                    address: self.listen.clone(),
+                    source,
+                })?;
         // ractor_cluster cannot report the port it bound when asked for port 0, so
         // pick a free one here first.
         let addr = if requested.port() == 0 {
             std::net::TcpListener::bind(requested)
                 .and_then(|l| l.local_addr())
-                .map_err(|e| NodeError::BadAddress(self.listen.clone(), e.to_string()))?
+                .map_err(|source| NodeError::Bind {
+                    address: requested,
+                    source,
+                })?
         } else {
             requested
         };
         let name = self.name.unwrap_or_else(|| format!("skein@{addr}"));
-        set_wire_limits(self.limits);
 
         let encryption = match &self.tls {
             Some(tls) => IncomingEncryptionMode::Tls(tls.acceptor.clone()),
@@ -210,77 +195,77 @@ impl NodeBuilder {
         } else {
             NodeConnectionMode::Isolated
         };
-        let cookie_copy = cookie.clone();
         let server = NodeServer::new(
             addr.port(),
-            cookie,
+            cookie.clone(),
             name.clone(),
             addr.ip().to_string(),
             Some(encryption),
             Some(mode),
         )
         .with_listen_addr(addr.ip())
-        .with_max_inbound_frame_size(self.limits.max_frame_bytes as u64 + 4096);
-        let (server, _) = Actor::spawn(None, server, ())
-            .await
-            .map_err(|e| NodeError::Start(e.to_string()))?;
+        .with_max_inbound_frame_size(
+            self.limits.max_frame_bytes.saturating_add(ENVELOPE_BYTES) as u64,
+        );
+        let (server, _) = Actor::spawn(None, server, ()).await?;
+        // From here on `inner` owns what has started: a later failure stops it.
+        let mut inner = NodeInner {
+            dialer: Arc::new(Dialer {
+                server,
+                tls: self.tls,
+                own: addr,
+                sessions: Sessions::default(),
+            }),
+            agent: None,
+            ledger: None,
+            name,
+            cookie,
+            limits: self.limits,
+            events: broadcast::channel(256).0,
+            tasks: Mutex::new(Vec::new()),
+        };
+        inner.agent = Some(heartbeat::start_agent().await?);
+        inner.ledger = Some(ledger::start().await?);
 
-        let (agent, _) = Actor::spawn(Some(format!("skein.node.{name}")), Agent, ())
-            .await
-            .map_err(|e| NodeError::Start(e.to_string()))?;
-        ractor::pg::join(NODES_GROUP.to_string(), vec![agent.get_cell()]);
-        let (ledger, _) = Actor::spawn(Some(ledger_name(home().id())), LedgerActor, ())
-            .await
-            .map_err(|e| NodeError::Start(e.to_string()))?;
-        ractor::pg::join(LEDGERS_GROUP.to_string(), vec![ledger.get_cell()]);
-
-        let (events, _) = broadcast::channel(256);
-        let sessions: Arc<Mutex<HashMap<u64, Session>>> = Arc::default();
         let (raw_tx, raw_rx) = mpsc::unbounded_channel();
-        server
+        inner
+            .dialer
+            .server
             .cast(NodeServerMessage::SubscribeToEvents {
                 id: "skein".to_string(),
                 subscription: Box::new(Forward(raw_tx)),
             })
-            .map_err(|e| NodeError::Start(e.to_string()))?;
-
-        let mut tasks = vec![tokio::spawn(track_sessions(
-            raw_rx,
-            sessions.clone(),
-            events.clone(),
-        ))];
-        tasks.push(tokio::spawn(heartbeat(
-            sessions.clone(),
-            events.clone(),
-            self.heartbeat,
-            self.misses,
-        )));
-        let inner = Arc::new(NodeInner {
-            server,
-            agent,
-            ledger,
-            name,
-            addr,
-            cookie: cookie_copy,
-            events,
-            sessions,
-            tls: self.tls,
-            tasks: Mutex::new(Vec::new()),
-        });
+            .map_err(|e| NodeError::Start(SpawnErr::StartupFailed(e.to_string().into())))?;
+        let sessions = inner.dialer.sessions.clone();
+        let mut tasks = vec![
+            tokio::spawn(sessions::track(
+                raw_rx,
+                sessions.clone(),
+                inner.events.clone(),
+            )),
+            tokio::spawn(heartbeat::beat(
+                sessions,
+                inner.events.clone(),
+                self.heartbeat,
+                self.misses,
+            )),
+        ];
         for peer in self.peers {
-            tasks.push(tokio::spawn(keep_connected(
-                Arc::downgrade(&inner),
+            tasks.push(tokio::spawn(connect::keep_connected(
+                Arc::downgrade(&inner.dialer),
                 peer,
                 self.backoff,
             )));
         }
-        *inner.tasks.lock().unwrap_or_else(|p| p.into_inner()) = tasks;
-        Ok(Node { inner })
+        *inner.tasks.get_mut().unwrap_or_else(|p| p.into_inner()) = tasks;
+        Ok(Node {
+            inner: Arc::new(inner),
+        })
     }
 }
 
-/// This process's node. Handles are cheap to clone; the node stops when the last one
-/// is dropped.
+/// A node: this process's place in a cluster. Handles are cheap to clone; the node
+/// stops when the last one is dropped.
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), skein_actors::NodeError> {
@@ -295,15 +280,13 @@ pub struct Node {
 }
 
 struct NodeInner {
-    server: ActorRef<NodeServerMessage>,
-    agent: ActorRef<AgentMsg>,
-    ledger: ActorRef<LedgerMsg>,
+    dialer: Arc<Dialer>,
+    agent: Option<ActorRef<AgentMsg>>,
+    ledger: Option<ActorRef<LedgerMsg>>,
     name: String,
-    addr: SocketAddr,
     cookie: String,
+    limits: Limits,
     events: broadcast::Sender<NodeEvent>,
-    sessions: Arc<Mutex<HashMap<u64, Session>>>,
-    tls: Option<Tls>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -317,9 +300,13 @@ impl Drop for NodeInner {
         {
             task.abort();
         }
-        self.server.stop(Some("node dropped".to_string()));
-        self.agent.stop(None);
-        self.ledger.stop(None);
+        self.dialer.server.stop(Some("node dropped".to_string()));
+        if let Some(agent) = &self.agent {
+            agent.stop(None);
+        }
+        if let Some(ledger) = &self.ledger {
+            ledger.stop(None);
+        }
     }
 }
 
@@ -327,7 +314,7 @@ impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Node")
             .field("name", &self.inner.name)
-            .field("addr", &self.inner.addr)
+            .field("addr", &self.inner.dialer.own)
             .finish_non_exhaustive()
     }
 }
@@ -351,7 +338,7 @@ impl Node {
 
     /// The address the node listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.inner.addr
+        self.inner.dialer.own
     }
 
     /// The node's name.
@@ -364,6 +351,11 @@ impl Node {
         &self.inner.cookie
     }
 
+    /// The limits of the frames this node sends and reads.
+    pub fn limits(&self) -> Limits {
+        self.inner.limits
+    }
+
     /// The node's events, from now on.
     pub fn events(&self) -> broadcast::Receiver<NodeEvent> {
         self.inner.events.subscribe()
@@ -371,11 +363,7 @@ impl Node {
 
     /// The names of the peers connected now.
     pub fn peers(&self) -> Vec<String> {
-        lock(&self.inner.sessions)
-            .values()
-            .filter(|s| s.ready)
-            .map(|s| s.name.clone())
-            .collect()
+        self.inner.dialer.sessions.ready_peers()
     }
 
     /// Opens a session to `addr` once (the builder's peers are kept connected; this
@@ -384,360 +372,8 @@ impl Node {
     ///
     /// # Errors
     ///
-    /// The connection error, as text, when the address cannot be reached.
-    pub async fn connect(&self, addr: SocketAddr) -> Result<(), String> {
-        connect(&self.inner, addr).await
-    }
-}
-
-async fn connect(inner: &NodeInner, addr: SocketAddr) -> Result<(), String> {
-    match &inner.tls {
-        None => ractor_cluster::client_connect(&inner.server, addr).await,
-        Some(tls) => {
-            ractor_cluster::client_connect_enc(
-                &inner.server,
-                addr,
-                tls.connector.clone(),
-                tls.server_name.clone(),
-            )
-            .await
-        }
-    }
-    .map_err(|e| format!("{e:?}"))
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// A session as the node tracks it.
-#[derive(Debug)]
-struct Session {
-    actor: ActorRef<ractor_cluster::NodeSessionMessage>,
-    /// The peer's node name, or its address until it says.
-    name: String,
-    /// The addresses this session answers for: the socket's, and the peer's
-    /// advertised listen address.
-    addrs: Vec<String>,
-    authenticated: bool,
-    ready: bool,
-    missed: u32,
-}
-
-enum Raw {
-    Opened(NodeServerSessionInformation),
-    Authenticated(NodeServerSessionInformation),
-    Ready(NodeServerSessionInformation),
-    Disconnected(NodeServerSessionInformation),
-}
-
-/// ractor_cluster calls these inside its server actor: they must not block, so they
-/// only forward.
-struct Forward(mpsc::UnboundedSender<Raw>);
-
-impl NodeEventSubscription for Forward {
-    fn node_session_opened(&self, ses: NodeServerSessionInformation) {
-        let _ = self.0.send(Raw::Opened(ses));
-    }
-    fn node_session_disconnected(&self, ses: NodeServerSessionInformation) {
-        let _ = self.0.send(Raw::Disconnected(ses));
-    }
-    fn node_session_authenticated(&self, ses: NodeServerSessionInformation) {
-        let _ = self.0.send(Raw::Authenticated(ses));
-    }
-    fn node_session_ready(&self, ses: NodeServerSessionInformation) {
-        let _ = self.0.send(Raw::Ready(ses));
-    }
-}
-
-fn describe(ses: &NodeServerSessionInformation) -> (String, Vec<String>) {
-    let mut addrs = vec![ses.peer_addr.clone()];
-    let name = match &ses.peer_name {
-        Some(peer) => {
-            addrs.push(peer.connection_string.clone());
-            peer.name.clone()
-        }
-        None => ses.peer_addr.clone(),
-    };
-    (name, addrs)
-}
-
-async fn track_sessions(
-    mut raw: mpsc::UnboundedReceiver<Raw>,
-    sessions: Arc<Mutex<HashMap<u64, Session>>>,
-    events: broadcast::Sender<NodeEvent>,
-) {
-    while let Some(event) = raw.recv().await {
-        match event {
-            Raw::Opened(ses) => {
-                let (name, addrs) = describe(&ses);
-                lock(&sessions).insert(
-                    ses.node_id,
-                    Session {
-                        actor: ses.actor.clone(),
-                        name,
-                        addrs,
-                        authenticated: false,
-                        ready: false,
-                        missed: 0,
-                    },
-                );
-            }
-            Raw::Authenticated(ses) => {
-                let (name, addrs) = describe(&ses);
-                if let Some(session) = lock(&sessions).get_mut(&ses.node_id) {
-                    session.authenticated = true;
-                    session.name = name;
-                    session.addrs = addrs;
-                }
-            }
-            Raw::Ready(ses) => {
-                let (name, addrs) = describe(&ses);
-                if let Some(session) = lock(&sessions).get_mut(&ses.node_id) {
-                    session.ready = true;
-                    session.name = name.clone();
-                    session.addrs = addrs;
-                }
-                tracing::info!(peer = %name, "skein node connected");
-                let _ = events.send(NodeEvent::Connected { peer: name });
-            }
-            Raw::Disconnected(ses) => {
-                let session = lock(&sessions).remove(&ses.node_id);
-                let event = match session {
-                    // A session that closes before the handshake completes was refused:
-                    // ractor_cluster says no more than that the socket closed.
-                    Some(session) if !session.authenticated => {
-                        let reason =
-                            "the handshake failed: a wrong cookie, or not a skein node".to_string();
-                        tracing::error!(peer = %ses.peer_addr, %reason, "skein node refused a peer");
-                        NodeEvent::Refused {
-                            peer: ses.peer_addr.clone(),
-                            reason,
-                        }
-                    }
-                    Some(session) => {
-                        tracing::warn!(peer = %session.name, "skein node disconnected");
-                        NodeEvent::Disconnected { peer: session.name }
-                    }
-                    None => NodeEvent::Disconnected {
-                        peer: ses.peer_addr.clone(),
-                    },
-                };
-                let _ = events.send(event);
-            }
-        }
-    }
-}
-
-/// The agent of each node answers heartbeats.
-#[derive(Debug, ractor_cluster::RactorClusterMessage)]
-pub enum AgentMsg {
-    /// A heartbeat; answered at once.
-    #[rpc]
-    Ping(RpcReplyPort<u64>),
-}
-
-struct Agent;
-
-impl Actor for Agent {
-    type Msg = AgentMsg;
-    type State = ();
-    type Arguments = ();
-
-    async fn pre_start(&self, _: ActorRef<AgentMsg>, _: ()) -> Result<(), ActorProcessingErr> {
-        Ok(())
-    }
-
-    async fn handle(
-        &self,
-        _: ActorRef<AgentMsg>,
-        message: AgentMsg,
-        _: &mut (),
-    ) -> Result<(), ActorProcessingErr> {
-        match message {
-            AgentMsg::Ping(reply) => {
-                let _ = reply.send(0);
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Pings every ready peer each period; a peer that misses `misses` in a row has its
-/// session killed, which fails every call in flight to it at once.
-async fn heartbeat(
-    sessions: Arc<Mutex<HashMap<u64, Session>>>,
-    events: broadcast::Sender<NodeEvent>,
-    period: Duration,
-    misses: u32,
-) {
-    let mut ticks = tokio::time::interval(period);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        let agents = ractor::pg::get_members(&NODES_GROUP.to_string());
-        let ready: Vec<u64> = lock(&sessions)
-            .iter()
-            .filter(|(_, s)| s.ready)
-            .map(|(id, _)| *id)
-            .collect();
-        let pings = ready.into_iter().map(|node_id| {
-            let agent = agents
-                .iter()
-                .find(|a| !a.get_id().is_local() && a.get_id().node() == node_id)
-                .map(|a| ActorRef::<AgentMsg>::from(a.clone()));
-            async move {
-                let answered = match agent {
-                    Some(agent) => matches!(
-                        agent.call(AgentMsg::Ping, Some(period)).await,
-                        Ok(CallResult::Success(_))
-                    ),
-                    // Its agent has not synced yet; not a miss.
-                    None => true,
-                };
-                (node_id, answered)
-            }
-        });
-        for (node_id, answered) in futures::future::join_all(pings).await {
-            let mut sessions = lock(&sessions);
-            let Some(session) = sessions.get_mut(&node_id) else {
-                continue;
-            };
-            if answered {
-                session.missed = 0;
-                continue;
-            }
-            session.missed += 1;
-            if session.missed >= misses {
-                tracing::error!(peer = %session.name, missed = session.missed, "skein node unresponsive: tearing its session down");
-                let _ = events.send(NodeEvent::Unresponsive {
-                    peer: session.name.clone(),
-                });
-                session.actor.kill();
-            }
-        }
-    }
-}
-
-/// Keeps a session open to every address `peer` resolves to, reconnecting with backoff.
-async fn keep_connected(
-    node: std::sync::Weak<NodeInner>,
-    peer: String,
-    (first, longest): (Duration, Duration),
-) {
-    let mut wait = first;
-    loop {
-        let Some(inner) = node.upgrade() else {
-            return;
-        };
-        let all_connected = match tokio::net::lookup_host(peer.as_str()).await {
-            Ok(addrs) => {
-                let mut all = true;
-                // A name may resolve to this node too (a Kubernetes headless Service
-                // lists every pod, this one included): never dial ourselves.
-                for addr in addrs.filter(|addr| *addr != inner.addr) {
-                    let text = addr.to_string();
-                    let connected = lock(&inner.sessions)
-                        .values()
-                        .any(|s| s.addrs.contains(&text));
-                    if !connected {
-                        all = false;
-                        if let Err(e) = connect(&inner, addr).await {
-                            tracing::debug!(%peer, %addr, error = %e, "skein node: peer not reachable yet");
-                        }
-                    }
-                }
-                all
-            }
-            Err(e) => {
-                tracing::debug!(%peer, error = %e, "skein node: peer name does not resolve yet");
-                false
-            }
-        };
-        drop(inner);
-        wait = if all_connected {
-            first
-        } else {
-            (wait * 2).min(longest)
-        };
-        tokio::time::sleep(wait).await;
-    }
-}
-
-/// A spend could not be decided: the token's home ledger is out of reach.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the token's home ledger is unavailable")]
-pub struct LedgerUnavailable;
-
-/// How long a spend waits for a remote home ledger.
-const REMOTE_SPEND_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Whether a token is spent, as its home ledger knows it: here, from what this node
-/// has learned, or by asking the home node.
-///
-/// # Errors
-///
-/// [`LedgerUnavailable`] when the home node is not connected or does not answer.
-pub async fn is_spent(id: TokenId) -> Result<bool, LedgerUnavailable> {
-    let here = home();
-    if id.home() == here.id() || here.is_spent(&id) {
-        return Ok(here.is_spent(&id));
-    }
-    let ledger = home_ledger(id.home()).ok_or(LedgerUnavailable)?;
-    match ledger
-        .call(
-            |port| LedgerMsg::IsSpent(id, port),
-            Some(REMOTE_SPEND_TIMEOUT),
-        )
-        .await
-    {
-        Ok(CallResult::Success(spent)) => {
-            if spent {
-                here.learn([&id]);
-            }
-            Ok(spent)
-        }
-        _ => Err(LedgerUnavailable),
-    }
-}
-
-/// The ledger actor of the node whose home ledger is `home`, if it is connected.
-fn home_ledger(home: LedgerId) -> Option<ActorRef<LedgerMsg>> {
-    let name = ledger_name(home);
-    ractor::pg::get_members(&LEDGERS_GROUP.to_string())
-        .into_iter()
-        .find(|cell| cell.get_name().as_deref() == Some(name.as_str()))
-        .map(ActorRef::<LedgerMsg>::from)
-}
-
-/// Decides a spend at the token's home ledger: here for tokens minted here, on the
-/// home node otherwise. A home that cannot be reached refuses the spend
-/// (`LedgerUnavailable`): never a double spend.
-///
-/// # Errors
-///
-/// [`LedgerUnavailable`] when the home node is not connected or does not answer.
-pub async fn spend(id: TokenId) -> Result<SpendOutcome, LedgerUnavailable> {
-    let here = home();
-    if id.home() == here.id() {
-        return Ok(here.spend(id));
-    }
-    if here.is_spent(&id) {
-        return Ok(SpendOutcome::AlreadySpent);
-    }
-    let ledger = home_ledger(id.home()).ok_or(LedgerUnavailable)?;
-    match ledger
-        .call(
-            |port| LedgerMsg::Spend(id, port),
-            Some(REMOTE_SPEND_TIMEOUT),
-        )
-        .await
-    {
-        Ok(CallResult::Success(outcome)) => {
-            // Either way the id is spent now: remember it here.
-            here.learn([&id]);
-            Ok(outcome)
-        }
-        _ => Err(LedgerUnavailable),
+    /// [`ConnectError`] when the address cannot be reached.
+    pub async fn connect(&self, addr: SocketAddr) -> Result<(), ConnectError> {
+        self.inner.dialer.connect(addr).await
     }
 }

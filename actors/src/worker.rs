@@ -1,16 +1,28 @@
-//! The Worker actor: runs each dispatch as its own task, so one worker serves many
-//! dispatches at once and a nested call never waits on its own worker.
+//! The Worker actor and its admission: each dispatch runs as its own task, so one
+//! worker serves many dispatches at once and a nested call never waits on its own
+//! worker.
+//!
+//! What a worker runs, and what waits, is kept in a table shared by the actor, its
+//! tasks and the pool's local fast path ([`WorkerHandle`]). Admission is decided there,
+//! in one place, whichever way a dispatch arrived: run it, queue it, or answer
+//! `Overloaded`; a task that finishes frees its slot and starts the next queued
+//! dispatch itself.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::future::BoxFuture;
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{
+    Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr,
+    SupervisionEvent as RactorEvent,
+};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
-use crate::dispatch::{Dispatch, DispatchKind, Failure, Outcome, Pull, Reply, Request};
+use crate::dispatch::{Dispatch, DispatchKind, Outcome, Pull, Reply, Request};
+use crate::failure::DispatchError;
+use crate::frame::Limits;
 use crate::ids::DispatchId;
 use crate::manifest::Manifest;
 
@@ -36,6 +48,7 @@ pub trait StreamSession: Send + 'static {
 
 /// How much a worker takes on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Admission {
     /// Dispatches that run at once; further root dispatches wait in the queue.
     /// Nested dispatches (made from inside a routine) are admitted at once, so a
@@ -54,75 +67,83 @@ impl Default for Admission {
     }
 }
 
-/// Messages a worker handles. The same messages reach a worker on another node:
-/// ractor_cluster carries each as a MessagePack frame.
-#[derive(Debug, ractor_cluster::RactorClusterMessage)]
+/// The messages a worker handles: what a user may send straight to a worker's
+/// `ActorRef`, local or on another node (with the `cluster` feature each crosses a node
+/// connection as one MessagePack frame).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use skein_actors::{Dispatch, DispatchKind, Manifest, Request, WorkerMsg};
+///
+/// let request = Request::new("demo.add", vec![0x92, 1, 2], Manifest::default());
+/// let message = WorkerMsg::Dispatch(
+///     Dispatch::new(request, DispatchKind::Call),
+///     tokio::sync::oneshot::channel().0.into(),
+/// );
+/// assert!(matches!(message, WorkerMsg::Dispatch(..)));
+/// # }
+/// ```
+#[derive(Debug)]
+#[cfg_attr(feature = "cluster", derive(ractor_cluster::RactorClusterMessage))]
+#[non_exhaustive]
 pub enum WorkerMsg {
     /// Run a routine (or open a stream); the reply goes to the port.
-    #[rpc]
+    #[cfg_attr(feature = "cluster", rpc)]
     Dispatch(Dispatch, RpcReplyPort<Reply>),
     /// Ask an open stream for its next item.
-    #[rpc]
+    #[cfg_attr(feature = "cluster", rpc)]
     Pull(Pull, RpcReplyPort<Reply>),
     /// Cancel a dispatch: its routine is dropped where it stands and its cleanup runs.
     Cancel(DispatchId),
-    /// Fail the worker on purpose, as if it crashed (fault injection).
-    Crash(String),
-    /// A slot freed up while dispatches wait in the queue (sent by the worker's own
-    /// tasks).
-    Admit,
 }
 
 /// The worker actor.
 #[derive(Debug, Default)]
-pub struct Worker;
+pub(crate) struct Worker;
 
-/// What a worker starts with.
-#[derive(Clone)]
-pub struct WorkerArgs {
-    /// Runs the routines.
-    pub executor: Arc<dyn Executor>,
-    /// Admission limits.
-    pub admission: Admission,
-    /// The table of running dispatches, shared with [`WorkerHandle`]s.
-    tasks: Arc<Tasks>,
+/// What a worker starts with: its table, which the pool's handle on it shares.
+#[derive(Clone, Debug)]
+pub(crate) struct WorkerArgs {
+    table: Arc<Table>,
 }
 
 impl WorkerArgs {
-    /// The arguments of a worker that runs routines through `executor`.
-    pub fn new(executor: Arc<dyn Executor>, admission: Admission) -> WorkerArgs {
+    /// The arguments of a worker that runs routines through `executor`, within
+    /// `admission`, and answers within `limits`.
+    pub(crate) fn new(
+        executor: Arc<dyn Executor>,
+        admission: Admission,
+        limits: Limits,
+    ) -> WorkerArgs {
         WorkerArgs {
-            executor,
-            admission,
-            tasks: Arc::default(),
+            table: Arc::new(Table {
+                inner: Mutex::default(),
+                stopping: AtomicBool::new(false),
+                closed: AtomicBool::new(false),
+                executor,
+                admission,
+                limits,
+            }),
         }
     }
 
     /// A handle on the worker these arguments start, once it runs as `actor`.
-    pub fn handle(&self, actor: ActorRef<WorkerMsg>) -> WorkerHandle {
+    pub(crate) fn handle(&self, actor: ActorRef<WorkerMsg>) -> WorkerHandle {
         WorkerHandle {
             actor,
-            tasks: self.tasks.clone(),
-            executor: self.executor.clone(),
-            admission: self.admission,
+            table: self.table.clone(),
         }
     }
 }
 
-/// A local worker as its pool holds it: its actor, and a way to start a call on it
-/// without a trip through its mailbox.
-///
-/// The fast path starts the call in the worker's own table of running dispatches,
-/// under the same admission limit and the same answer guard the actor uses, so a
-/// worker that dies still answers `WorkerCrashed` for it at once. When the worker is
-/// stopping or full, or dispatches wait in its queue, the call is handed back to go
-/// through the mailbox, where the actor queues or refuses it.
+/// A local worker as its pool holds it: its actor, and a way to admit a dispatch
+/// without a trip through its mailbox. Admission is the same either way (it is decided
+/// in the worker's table), so a worker that dies still answers `WorkerCrashed` for a
+/// dispatch admitted here.
 #[derive(Clone)]
-pub struct WorkerHandle {
+pub(crate) struct WorkerHandle {
     actor: ActorRef<WorkerMsg>,
-    tasks: Arc<Tasks>,
-    executor: Arc<dyn Executor>,
-    admission: Admission,
+    table: Arc<Table>,
 }
 
 impl std::fmt::Debug for WorkerHandle {
@@ -135,47 +156,24 @@ impl std::fmt::Debug for WorkerHandle {
 
 impl WorkerHandle {
     /// The worker's actor.
-    pub fn actor(&self) -> &ActorRef<WorkerMsg> {
+    pub(crate) fn actor(&self) -> &ActorRef<WorkerMsg> {
         &self.actor
     }
 
-    /// Starts a call on the worker at once, or hands it back when it must go through
-    /// the mailbox (the worker is stopping or full, or dispatches wait in its queue).
+    /// Admits a dispatch on the worker at once: it runs, waits in the queue, or is
+    /// answered `Overloaded`.
     ///
     /// # Errors
     ///
-    /// The request and the reply port, untouched, when the call was not started.
-    #[allow(clippy::result_large_err)] // the hand-back is the success of a fallback, not an error report
-    pub fn try_call(
+    /// The dispatch and its reply port, untouched, when the worker has stopped or died:
+    /// the caller should try another.
+    #[allow(clippy::result_large_err)] // the hand-back is the success of a fallback
+    pub(crate) fn admit(
         &self,
-        request: Request,
+        dispatch: Dispatch,
         reply: RpcReplyPort<Reply>,
-    ) -> Result<(), (Request, RpcReplyPort<Reply>)> {
-        let mut running = self.tasks.running();
-        let full = request.caller.is_none() && running.len() >= self.admission.max_concurrency;
-        if self.tasks.closed.load(Ordering::Acquire)
-            || full
-            || self.tasks.queued.load(Ordering::Acquire) > 0
-        {
-            return Err((request, reply));
-        }
-        spawn_call(
-            &self.tasks,
-            &self.executor,
-            &self.actor,
-            request,
-            reply,
-            &mut running,
-        );
-        Ok(())
-    }
-}
-
-impl std::fmt::Debug for WorkerArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkerArgs")
-            .field("admission", &self.admission)
-            .finish_non_exhaustive()
+    ) -> Result<(), (Dispatch, RpcReplyPort<Reply>)> {
+        self.table.admit(dispatch, reply)
     }
 }
 
@@ -184,53 +182,196 @@ struct Running {
     pulls: Option<mpsc::UnboundedSender<(Pull, RpcReplyPort<Reply>)>>,
 }
 
-/// What the worker and its tasks share.
 #[derive(Default)]
-struct Tasks {
+struct Inner {
     /// The dispatches running now. A task takes itself out before it replies, so a
     /// caller that sends its next dispatch on hearing back always finds the slot free.
-    running: Mutex<HashMap<DispatchId, Running>>,
+    running: HashMap<DispatchId, Running>,
+    /// Root dispatches that wait for a slot.
+    queue: VecDeque<(Dispatch, RpcReplyPort<Reply>)>,
+}
+
+/// What the worker, its tasks and its handles share.
+struct Table {
+    inner: Mutex<Inner>,
     /// Set on a graceful stop: a task dropped from then on answers `Cancelled`, one
     /// dropped any other way answers `WorkerCrashed`.
     stopping: AtomicBool,
-    /// How many dispatches wait in the queue; a task that frees a slot while some do
-    /// tells the worker to admit one.
-    queued: AtomicUsize,
     /// Set when the worker stops or dies: nothing may start in the table any more.
     closed: AtomicBool,
+    executor: Arc<dyn Executor>,
+    admission: Admission,
+    limits: Limits,
 }
 
-impl Tasks {
-    fn running(&self) -> MutexGuard<'_, HashMap<DispatchId, Running>> {
-        // Every critical section is a single map operation: a poisoned lock still
-        // guards a consistent map.
-        self.running.lock().unwrap_or_else(|p| p.into_inner())
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = self.lock();
+        f.debug_struct("Table")
+            .field("running", &inner.running.len())
+            .field("queued", &inner.queue.len())
+            .field("admission", &self.admission)
+            .finish_non_exhaustive()
     }
 }
 
-/// The worker's state. Dropping it (the actor stopped, failed or was killed) aborts
-/// every task, and each aborted task answers its caller as it goes, so nothing hangs.
-pub struct WorkerState {
-    args: WorkerArgs,
-    tasks: Arc<Tasks>,
-    queue: VecDeque<(Dispatch, RpcReplyPort<Reply>)>,
+impl Table {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Every critical section leaves the maps consistent between statements, so a
+        // poisoned lock still guards a consistent table.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    #[allow(clippy::result_large_err)] // see WorkerHandle::admit
+    fn admit(
+        self: &Arc<Self>,
+        dispatch: Dispatch,
+        reply: RpcReplyPort<Reply>,
+    ) -> Result<(), (Dispatch, RpcReplyPort<Reply>)> {
+        if let Some(why) = dispatch.refused() {
+            let _ = reply.send(self.stamp(Reply::failed(DispatchError::bad_frame(why))));
+            return Ok(());
+        }
+        let mut inner = self.lock();
+        // Checked under the lock: the worker closes its table under it too, so nothing
+        // can slip in after the close and never be answered.
+        if self.closed.load(Ordering::Acquire) {
+            return Err((dispatch, reply));
+        }
+        let nested = dispatch.request.caller.is_some();
+        if nested || inner.running.len() < self.admission.max_concurrency {
+            self.start(&mut inner, dispatch, reply);
+        } else if inner.queue.len() < self.admission.max_queue {
+            inner.queue.push_back((dispatch, reply));
+        } else {
+            drop(inner);
+            let _ = reply.send(self.stamp(Reply::failed(DispatchError::Overloaded)));
+        }
+        Ok(())
+    }
+
+    /// Takes a finished (or cancelled) dispatch out and starts queued ones in the
+    /// slots that freed.
+    fn free(self: &Arc<Self>, id: &DispatchId) -> Option<Running> {
+        let mut inner = self.lock();
+        let running = inner.running.remove(id);
+        while !self.closed.load(Ordering::Acquire)
+            && inner.running.len() < self.admission.max_concurrency
+        {
+            match inner.queue.pop_front() {
+                Some((dispatch, reply)) => self.start(&mut inner, dispatch, reply),
+                None => break,
+            }
+        }
+        running
+    }
+
+    /// Starts a dispatch as its own task, entered in the table. The table is locked
+    /// across the spawn, so a task finishing at once cannot look for its entry before
+    /// it is there.
+    fn start(self: &Arc<Self>, inner: &mut Inner, dispatch: Dispatch, reply: RpcReplyPort<Reply>) {
+        let Dispatch { request, kind, .. } = dispatch;
+        let id = request.id;
+        let answer = Answer::new(reply, self);
+        let done = Done {
+            id,
+            table: self.clone(),
+        };
+        let running = match kind {
+            DispatchKind::Call => {
+                let work = self.executor.call(request);
+                let task = tokio::spawn(async move {
+                    let reply = work.await;
+                    done.free();
+                    answer.send(reply);
+                });
+                Running {
+                    abort: task.abort_handle(),
+                    pulls: None,
+                }
+            }
+            DispatchKind::Stream => match self.executor.open_stream(&request) {
+                Err(refused) => {
+                    answer.send(refused);
+                    return;
+                }
+                Ok(session) => {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    let task =
+                        tokio::spawn(serve_stream(session, request.manifest, answer, rx, done));
+                    Running {
+                        abort: task.abort_handle(),
+                        pulls: Some(tx),
+                    }
+                }
+            },
+        };
+        inner.running.insert(id, running);
+    }
+
+    fn pull(&self, pull: Pull, reply: RpcReplyPort<Reply>) {
+        if let Some(why) = pull.refused() {
+            let _ = reply.send(self.stamp(Reply::failed(DispatchError::bad_frame(why))));
+            return;
+        }
+        let pulls = self
+            .lock()
+            .running
+            .get(&pull.id)
+            .and_then(|r| r.pulls.clone());
+        let refused = match pulls {
+            Some(pulls) => match pulls.send((pull, reply)) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError((_, reply))) => reply,
+            },
+            None => reply,
+        };
+        let _ = refused.send(self.stamp(Reply::failed(DispatchError::NoSuchStream)));
+    }
+
+    /// Closes the table: nothing starts any more, every running task is aborted (each
+    /// answers as it goes), and every queued dispatch is answered with `failure`.
+    fn close(&self, failure: DispatchError) {
+        let (running, queue) = {
+            let mut inner = self.lock();
+            self.closed.store(true, Ordering::Release);
+            (
+                inner.running.drain().collect::<Vec<_>>(),
+                std::mem::take(&mut inner.queue),
+            )
+        };
+        for (_, running) in running {
+            running.abort.abort();
+        }
+        for (_, reply) in queue {
+            let _ = reply.send(self.stamp(Reply::failed(failure.clone())));
+        }
+    }
+
+    /// A reply made to be sent within this worker's limits.
+    fn stamp(&self, mut reply: Reply) -> Reply {
+        reply.limits = self.limits;
+        reply
+    }
+}
+
+/// The worker's state. Dropping it (the actor stopped, failed or was killed) closes
+/// the table, and each aborted task answers its caller as it goes, so nothing hangs.
+pub(crate) struct WorkerState {
+    table: Arc<Table>,
 }
 
 impl Drop for WorkerState {
     fn drop(&mut self) {
-        let mut running = self.tasks.running();
-        self.tasks.closed.store(true, Ordering::Release);
-        for (_, running) in running.drain() {
-            running.abort.abort();
-        }
+        // After a graceful stop this finds the table closed and empty already.
+        self.table.close(DispatchError::WorkerCrashed);
     }
 }
 
 impl std::fmt::Debug for WorkerState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WorkerState")
-            .field("running", &self.tasks.running().len())
-            .field("queued", &self.queue.len())
+            .field("table", &self.table)
             .finish()
     }
 }
@@ -239,21 +380,21 @@ impl std::fmt::Debug for WorkerState {
 /// first (aborted by a cancel, a stop or a crash), with `Cancelled` or `WorkerCrashed`.
 struct Answer {
     port: Option<RpcReplyPort<Reply>>,
-    tasks: Arc<Tasks>,
+    table: Arc<Table>,
 }
 
 impl Answer {
-    fn new(port: RpcReplyPort<Reply>, tasks: &Arc<Tasks>) -> Answer {
+    fn new(port: RpcReplyPort<Reply>, table: &Arc<Table>) -> Answer {
         Answer {
             port: Some(port),
-            tasks: tasks.clone(),
+            table: table.clone(),
         }
     }
 
     fn send(mut self, reply: Reply) {
         if let Some(port) = self.port.take() {
             // The caller may be gone (it cancelled or timed out): nobody is waiting.
-            let _ = port.send(reply);
+            let _ = port.send(self.table.stamp(reply));
         }
     }
 }
@@ -261,13 +402,26 @@ impl Answer {
 impl Drop for Answer {
     fn drop(&mut self) {
         if let Some(port) = self.port.take() {
-            let failure = if self.tasks.stopping.load(Ordering::Acquire) {
-                Failure::Cancelled
+            let failure = if self.table.stopping.load(Ordering::Acquire) {
+                DispatchError::Cancelled
             } else {
-                Failure::WorkerCrashed
+                DispatchError::WorkerCrashed
             };
-            let _ = port.send(Reply::failed(failure));
+            let _ = port.send(self.table.stamp(Reply::failed(failure)));
         }
+    }
+}
+
+/// A task's way out: it takes its entry out of the table, which starts a queued
+/// dispatch in the slot it frees.
+struct Done {
+    id: DispatchId,
+    table: Arc<Table>,
+}
+
+impl Done {
+    fn free(self) {
+        self.table.free(&self.id);
     }
 }
 
@@ -281,11 +435,7 @@ impl Actor for Worker {
         _myself: ActorRef<WorkerMsg>,
         args: WorkerArgs,
     ) -> Result<WorkerState, ActorProcessingErr> {
-        Ok(WorkerState {
-            tasks: args.tasks.clone(),
-            args,
-            queue: VecDeque::new(),
-        })
+        Ok(WorkerState { table: args.table })
     }
 
     async fn post_stop(
@@ -294,11 +444,8 @@ impl Actor for Worker {
         state: &mut WorkerState,
     ) -> Result<(), ActorProcessingErr> {
         // A graceful stop: every dispatch, running or queued, is answered `Cancelled`.
-        state.tasks.stopping.store(true, Ordering::Release);
-        state.tasks.closed.store(true, Ordering::Release);
-        for (_, reply) in state.queue.drain(..) {
-            let _ = reply.send(Reply::failed(Failure::Cancelled));
-        }
+        state.table.stopping.store(true, Ordering::Release);
+        state.table.close(DispatchError::Cancelled);
         Ok(())
     }
 
@@ -309,167 +456,73 @@ impl Actor for Worker {
         state: &mut WorkerState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            WorkerMsg::Dispatch(dispatch, reply) => match dispatch.refused() {
-                Some(why) => {
-                    let _ = reply.send(Reply::failed(Failure::BadFrame(why.to_string())));
-                }
-                None => state.admit(dispatch, reply, &myself),
-            },
-            WorkerMsg::Pull(pull, reply) => {
-                if let Some(why) = pull.refused() {
-                    let _ = reply.send(Reply::failed(Failure::BadFrame(why.to_string())));
-                    return Ok(());
-                }
-                let pulls = state
-                    .tasks
-                    .running()
-                    .get(&pull.id)
-                    .and_then(|r| r.pulls.clone());
-                match pulls {
-                    Some(pulls) => {
-                        if let Err(mpsc::error::SendError((_, reply))) = pulls.send((pull, reply)) {
-                            let _ = reply.send(Reply::failed(Failure::NoSuchStream));
-                        }
-                    }
-                    None => {
-                        let _ = reply.send(Reply::failed(Failure::NoSuchStream));
-                    }
+            WorkerMsg::Dispatch(dispatch, reply) => {
+                if let Err((_, reply)) = state.table.admit(dispatch, reply) {
+                    // Only a stopping worker handles messages with its table closed.
+                    let _ = reply.send(state.table.stamp(Reply::failed(DispatchError::Cancelled)));
                 }
             }
+            WorkerMsg::Pull(pull, reply) => state.table.pull(pull, reply),
             WorkerMsg::Cancel(id) => {
-                let cancelled = state.tasks.running().remove(&id);
-                if let Some(running) = cancelled {
+                if let Some(running) = state.table.free(&id) {
                     running.abort.abort();
-                    state.admit_queued(&myself);
                 }
             }
-            WorkerMsg::Admit => state.admit_queued(&myself),
-            WorkerMsg::Crash(reason) => return Err(reason.into()),
         }
+        let _ = myself;
         Ok(())
     }
-}
 
-impl WorkerState {
-    fn admit(
-        &mut self,
-        dispatch: Dispatch,
-        reply: RpcReplyPort<Reply>,
-        myself: &ActorRef<WorkerMsg>,
-    ) {
-        let nested = dispatch.request.caller.is_some();
-        if nested || self.tasks.running().len() < self.args.admission.max_concurrency {
-            self.start(dispatch, reply, myself);
-        } else if self.queue.len() < self.args.admission.max_queue {
-            self.queue.push_back((dispatch, reply));
-            self.tasks.queued.store(self.queue.len(), Ordering::Release);
-        } else {
-            let _ = reply.send(Reply::failed(Failure::Overloaded));
-        }
-    }
-
-    fn admit_queued(&mut self, myself: &ActorRef<WorkerMsg>) {
-        while self.tasks.running().len() < self.args.admission.max_concurrency {
-            match self.queue.pop_front() {
-                Some((dispatch, reply)) => self.start(dispatch, reply, myself),
-                None => break,
-            }
-        }
-        self.tasks.queued.store(self.queue.len(), Ordering::Release);
-    }
-
-    fn start(
-        &mut self,
-        dispatch: Dispatch,
-        reply: RpcReplyPort<Reply>,
-        myself: &ActorRef<WorkerMsg>,
-    ) {
-        let Dispatch { request, kind, .. } = dispatch;
-        let mut running = self.tasks.running();
-        match kind {
-            DispatchKind::Call => spawn_call(
-                &self.tasks,
-                &self.args.executor,
-                myself,
-                request,
-                reply,
-                &mut running,
-            ),
-            DispatchKind::Stream => {
-                let id = request.id;
-                let answer = Answer::new(reply, &self.tasks);
-                match self.args.executor.open_stream(&request) {
-                    Err(refused) => answer.send(refused),
-                    Ok(session) => {
-                        let done = Done {
-                            id,
-                            tasks: self.tasks.clone(),
-                            worker: myself.clone(),
-                        };
-                        let (tx, rx) = mpsc::unbounded_channel();
-                        let task =
-                            tokio::spawn(serve_stream(session, request.manifest, answer, rx, done));
-                        running.insert(
-                            id,
-                            Running {
-                                abort: task.abort_handle(),
-                                pulls: Some(tx),
-                            },
-                        );
-                    }
-                }
-            }
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<WorkerMsg>,
+        event: RactorEvent,
+        _state: &mut WorkerState,
+    ) -> Result<(), ActorProcessingErr> {
+        // A worker starts no actors of its own: an actor linked to it that fails takes
+        // it down, as a linked failure does in Erlang. This is how [`crash`] works.
+        match event {
+            RactorEvent::ActorFailed(_, reason) => Err(reason),
+            _ => Ok(()),
         }
     }
 }
 
-/// Starts a call as its own task, entered in the table of running dispatches. The
-/// table is locked (by the caller) across the spawn, so that a task finishing at once
-/// cannot look for its entry before it is there.
-fn spawn_call(
-    tasks: &Arc<Tasks>,
-    executor: &Arc<dyn Executor>,
-    worker: &ActorRef<WorkerMsg>,
-    request: Request,
-    reply: RpcReplyPort<Reply>,
-    running: &mut HashMap<DispatchId, Running>,
-) {
-    let id = request.id;
-    let answer = Answer::new(reply, tasks);
-    let done = Done {
-        id,
-        tasks: tasks.clone(),
-        worker: worker.clone(),
-    };
-    let work = executor.call(request);
-    let task = tokio::spawn(async move {
-        let reply = work.await;
-        done.free();
-        answer.send(reply);
-    });
-    running.insert(
-        id,
-        Running {
-            abort: task.abort_handle(),
-            pulls: None,
-        },
-    );
+/// Fails a local worker on purpose, as if it crashed: every dispatch in flight on it
+/// is answered `WorkerCrashed` and its supervisor restarts it (or gives up, past its
+/// restart intensity). For fault-injection tests; it is not a message, so nothing a
+/// user sends to a worker can do it.
+///
+/// It links an actor to the worker that fails at once with `reason`; the worker treats
+/// a linked failure as its own. `ActorRef::kill` is the other fault a test can cause:
+/// the worker is stopped without a reason.
+///
+/// # Errors
+///
+/// The spawn error when the worker is not a live local actor.
+pub async fn crash(worker: &ActorRef<WorkerMsg>, reason: impl Into<String>) -> Result<(), SpawnErr> {
+    Actor::spawn_linked(None, Doomed, reason.into(), worker.get_cell()).await?;
+    Ok(())
 }
 
-/// A task's way out: it takes its entry out of the running map, and wakes the worker
-/// if dispatches wait for the slot.
-struct Done {
-    id: DispatchId,
-    tasks: Arc<Tasks>,
-    worker: ActorRef<WorkerMsg>,
-}
+/// An actor that fails as soon as it starts.
+struct Doomed;
 
-impl Done {
-    fn free(self) {
-        self.tasks.running().remove(&self.id);
-        if self.tasks.queued.load(Ordering::Acquire) > 0 {
-            let _ = self.worker.cast(WorkerMsg::Admit);
-        }
+impl Actor for Doomed {
+    type Msg = ();
+    type State = String;
+    type Arguments = String;
+
+    async fn pre_start(&self, _: ActorRef<()>, reason: String) -> Result<String, ActorProcessingErr> {
+        Ok(reason)
+    }
+
+    async fn post_start(
+        &self,
+        _: ActorRef<()>,
+        reason: &mut String,
+    ) -> Result<(), ActorProcessingErr> {
+        Err(std::mem::take(reason).into())
     }
 }
 
@@ -495,7 +548,7 @@ async fn serve_stream(
         step = pulls
             .recv()
             .await
-            .map(|(pull, reply)| (pull.manifest, Answer::new(reply, &done.tasks)));
+            .map(|(pull, reply)| (pull.manifest, Answer::new(reply, &done.table)));
     }
     done.free();
 }

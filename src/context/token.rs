@@ -12,7 +12,7 @@ use skein_actors::{Blob, TokenId, VarKey};
 
 use super::var::decode_value;
 use super::GetError;
-use crate::payload;
+use super::payload;
 
 /// The shared state of every handle of one token.
 pub(crate) struct TokenCell {

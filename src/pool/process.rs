@@ -1,5 +1,5 @@
-//! Worker processes (B7): the entry hook a binary calls first, so that the pool can
-//! re-run it as worker nodes.
+//! Worker processes: the entry hook a binary calls first, so that the pool can re-run
+//! it as worker nodes.
 
 use std::io::BufRead;
 use std::time::Duration;
@@ -7,12 +7,7 @@ use std::time::Duration;
 use skein_actors::process::{INDEX_ENV, PARENT_ENV, WORKERS_ENV};
 use skein_actors::Node;
 
-use crate::pool::PoolBuilder;
-
-/// The argument worker processes are started with. A binary that did not call
-/// [`serve_if_worker`] (a test harness, say) refuses an unknown argument and exits,
-/// instead of running its own main again.
-pub const WORKER_ARG: &str = "--skein-worker";
+use super::builder::PoolBuilder;
 
 /// The entry hook for worker processes. Call it first in `main`, with a function that
 /// builds the same pool (the same routines) the parent builds; in the parent it returns

@@ -5,20 +5,19 @@
 //! cookie from the first line of its stdin; it then keeps reading stdin, and exits as
 //! soon as stdin closes. The parent holds the other end: when the parent drops its
 //! pool the child is killed, and when the parent process dies (even by SIGKILL) the
-//! kernel closes the pipe and the child exits (reference R41). No orphan outlives its
-//! parent.
+//! kernel closes the pipe and the child exits. No orphan outlives its parent.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, Command};
-use tokio::sync::broadcast;
 
-use crate::pool::{RestartPolicy, SupervisionEvent};
+use super::events::SupervisionEvent;
+use super::restart::{RestartPolicy, RestartWindow, Verdict};
+use super::slots::WorkerSet;
 
 /// The environment variable that tells a process it is a worker process, holding its
 /// parent node's address.
@@ -27,32 +26,33 @@ pub const PARENT_ENV: &str = "SKEIN_WORKER_PARENT";
 pub const INDEX_ENV: &str = "SKEIN_WORKER_INDEX";
 /// The environment variable holding how many in-process workers a worker process runs.
 pub const WORKERS_ENV: &str = "SKEIN_WORKER_THREADS";
+/// The argument worker processes are started with. A binary that did not call the
+/// entry hook (a test harness, say) refuses an unknown argument and exits, instead of
+/// running its own main again.
+pub const WORKER_ARG: &str = "--skein-worker";
 
 /// What the process supervisor starts with.
 #[derive(Debug, Clone)]
-pub struct ProcessArgs {
+pub(crate) struct ProcessArgs {
     /// The binary to run: the current one.
-    pub exe: PathBuf,
-    /// The arguments to run it with.
-    pub args: Vec<String>,
+    pub(crate) exe: PathBuf,
     /// How many worker processes.
-    pub count: usize,
+    pub(crate) count: usize,
     /// In-process workers in each.
-    pub workers_each: usize,
+    pub(crate) workers_each: usize,
     /// Where the parent's node listens.
-    pub parent: String,
+    pub(crate) parent: String,
     /// The cluster's cookie, handed over on stdin.
-    pub cookie: String,
+    pub(crate) cookie: String,
     /// How crashed children are restarted.
-    pub policy: RestartPolicy,
-    /// Where events go (`ProcessStarted`, `ProcessExited`, `PoolFailed`).
-    pub events: broadcast::Sender<SupervisionEvent>,
+    pub(crate) policy: RestartPolicy,
+    /// The pool's workers: where events go, and the failed flag.
+    pub(crate) set: WorkerSet,
 }
 
 /// Messages of the process supervisor.
 #[derive(Debug)]
-#[non_exhaustive]
-pub enum ProcessMsg {
+pub(crate) enum ProcessMsg {
     /// Child `index` exited with this status (sent by its watcher task).
     Exited(usize, u64, String),
     /// Start child `index` (sent to itself after a backoff).
@@ -63,24 +63,24 @@ impl ractor::Message for ProcessMsg {}
 
 /// Supervises the worker processes.
 #[derive(Debug, Default)]
-pub struct ProcessSupervisor;
+pub(crate) struct ProcessSupervisor;
 
 /// The process supervisor's state: one slot per child.
 #[derive(Debug)]
-pub struct ProcessState {
+pub(crate) struct ProcessState {
     args: ProcessArgs,
     /// The pid of each running child, with the generation that tells a stale exit
     /// report from a current one.
     children: Vec<Option<(u32, u64)>>,
     generation: u64,
-    restarts: VecDeque<Instant>,
+    window: RestartWindow,
     /// Kill handles: dropping one kills its child (`kill_on_drop`).
     handles: Vec<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl ProcessState {
     fn emit(&self, event: SupervisionEvent) {
-        let _ = self.args.events.send(event);
+        self.args.set.emit(event);
     }
 
     async fn start(
@@ -89,7 +89,7 @@ impl ProcessState {
         myself: &ActorRef<ProcessMsg>,
     ) -> Result<(), ActorProcessingErr> {
         let mut child = Command::new(&self.args.exe)
-            .args(&self.args.args)
+            .arg(WORKER_ARG)
             .env(PARENT_ENV, &self.args.parent)
             .env(INDEX_ENV, index.to_string())
             .env(WORKERS_ENV, self.args.workers_each.to_string())
@@ -144,10 +144,10 @@ impl Actor for ProcessSupervisor {
     ) -> Result<ProcessState, ActorProcessingErr> {
         let count = args.count;
         let mut state = ProcessState {
+            window: RestartWindow::new(args.policy),
             args,
             children: vec![None; count],
             generation: 0,
-            restarts: VecDeque::new(),
             handles: (0..count).map(|_| None).collect(),
         };
         for index in 0..count {
@@ -188,39 +188,24 @@ impl Actor for ProcessSupervisor {
                 tracing::warn!(process = index, %status, "skein worker process exited");
                 state.emit(SupervisionEvent::ProcessExited {
                     process: index,
-                    status,
+                    status: status.clone(),
                 });
-                let now = Instant::now();
-                let policy = state.args.policy;
-                while state
-                    .restarts
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) > policy.within)
-                {
-                    state.restarts.pop_front();
+                match state.window.on_death(index) {
+                    Verdict::GiveUp { in_window } => {
+                        let reason = format!(
+                            "worker process {index} exited ({status}) after {in_window} restarts within {:?}",
+                            state.window.within()
+                        );
+                        state.args.set.fail(reason.clone());
+                        myself.stop(Some(reason));
+                    }
+                    Verdict::Restart { after, .. } => {
+                        // Never at once: a child that dies on start would spin.
+                        myself.send_after(after.max(Duration::from_millis(1)), move || {
+                            ProcessMsg::Start(index)
+                        });
+                    }
                 }
-                if state.restarts.len() >= policy.max_restarts {
-                    let reason = format!(
-                        "worker process {index} exited after {} restarts within {:?}",
-                        state.restarts.len(),
-                        policy.within
-                    );
-                    tracing::error!(%reason, "skein pool failed: process restart intensity exceeded");
-                    state.emit(SupervisionEvent::PoolFailed {
-                        reason: reason.clone(),
-                    });
-                    myself.stop(Some(reason));
-                    return Ok(());
-                }
-                let attempt = state.restarts.len() as u32;
-                state.restarts.push_back(now);
-                let backoff = policy
-                    .backoff
-                    .saturating_mul(1u32.checked_shl(attempt).unwrap_or(u32::MAX))
-                    .min(policy.max_backoff);
-                myself.send_after(backoff.max(Duration::from_millis(1)), move || {
-                    ProcessMsg::Start(index)
-                });
             }
         }
         Ok(())

@@ -14,8 +14,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use skein_actors::{TokenId, VarKey};
 
-use crate::context::token::TokenCell;
-use crate::context::Context;
+use super::token::TokenCell;
+use super::Context;
 
 /// What the codec is doing on this thread: encoding or decoding is synchronous, so a
 /// thread-local is exactly the extent of one `encode` or `decode` call.

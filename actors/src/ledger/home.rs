@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use crate::ids::{LedgerId, TokenId};
-use crate::ledger::{Ledger, LedgerDelta, SpendOutcome};
+use super::state::{Ledger, LedgerDelta, SpendOutcome};
 
 /// This process's home ledger. Obtain it with [`home`].
 #[derive(Debug)]

@@ -1,0 +1,149 @@
+//! Every way a dispatch can fail: one list, for the wire and for the caller.
+//!
+//! A worker reports a failure as [`Failure`], which is [`DispatchError`] with the
+//! routine's own error still in bytes. The caller decodes those bytes as the routine's
+//! error type and hands the same variant on ([`DispatchError::map_routine`]), so the
+//! kinds that cross the wire and the variants users match on are one enum, never two
+//! lists joined by a hand mapping.
+
+use serde::{Deserialize, Serialize};
+
+use crate::manifest::{Blob, InstallError};
+
+/// A call or a stream item failed. `E` is the routine's own error type.
+///
+/// The first group of variants is what a worker reports; the second can only happen
+/// on the caller's side, before anything was sent or after the reply arrived.
+///
+/// ```
+/// use skein_actors::{DispatchError, Failure};
+///
+/// let on_the_wire: Failure = DispatchError::Panicked { message: "boom".into() };
+/// let at_the_caller: DispatchError<String> = on_the_wire.map_routine(|_| unreachable!());
+/// assert!(matches!(at_the_caller, DispatchError::Panicked { message } if message == "boom"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
+pub enum DispatchError<E = Blob> {
+    /// The routine returned its own error value.
+    #[error("the routine returned an error")]
+    Routine(E),
+    /// The routine panicked; nothing of its context merged back.
+    #[error("the routine panicked: {message}")]
+    Panicked {
+        /// The panic's message.
+        message: String,
+    },
+    /// No routine of this name is registered on the worker.
+    #[error("unknown routine {routine:?}")]
+    UnknownRoutine {
+        /// The name that was asked for.
+        routine: String,
+    },
+    /// The args did not decode as the routine's args type on the worker.
+    #[error("bad args: {reason}")]
+    BadArgs {
+        /// The decoder's message.
+        reason: String,
+    },
+    /// The worker's queue is full; nothing was run.
+    #[error("worker overloaded")]
+    Overloaded,
+    /// The worker died with the dispatch in flight.
+    #[error("worker crashed")]
+    WorkerCrashed,
+    /// The node the dispatch went to died or stopped answering heartbeats.
+    #[error("node down")]
+    NodeDown,
+    /// The call ran past its deadline; the routine was cancelled.
+    #[error("timed out")]
+    Timeout,
+    /// The dispatch was cancelled: the pool or worker stopped, or the stream closed.
+    #[error("cancelled")]
+    Cancelled,
+    /// A pull named a stream the worker does not have open (it ended, or was
+    /// cancelled).
+    #[error("no such stream")]
+    NoSuchStream,
+    /// A frame could not be used: over the size limit, not a frame, or a reply that
+    /// does not decode as the routine's output or error.
+    #[error("bad frame: {reason}")]
+    BadFrame {
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// A strict install refused a context, on the worker (the caller's) or on the
+    /// caller (the worker's); nothing of it was installed.
+    #[error(transparent)]
+    Context(InstallError),
+
+    /// No worker is alive right now (every slot is restarting, or the pool's cluster
+    /// has none yet).
+    #[error("no live worker")]
+    NoWorkers,
+    /// The pool gave up after too many restarts.
+    #[error("the pool failed")]
+    PoolFailed,
+    /// `skein::call` was used outside a routine, where there is no pool to call.
+    #[error("skein::call used outside a routine; call through a Pool instead")]
+    NotInRoutine,
+    /// The args failed to encode on the caller; nothing was sent.
+    #[error("args failed to encode: {reason}")]
+    Encode {
+        /// The encoder's message.
+        reason: String,
+    },
+}
+
+/// A failure as a worker reports it: the routine's own error is still MessagePack.
+pub type Failure = DispatchError<Blob>;
+
+impl<E> DispatchError<E> {
+    /// The same failure with the routine's own error turned into another type, or
+    /// the error `routine` returns for it; every other variant is kept as it is. (The
+    /// caller decodes the bytes a worker sent this way.)
+    ///
+    /// # Errors
+    ///
+    /// What `routine` returns, when it fails.
+    pub fn try_map_routine<F, X>(
+        self,
+        routine: impl FnOnce(E) -> Result<F, X>,
+    ) -> Result<DispatchError<F>, X> {
+        use DispatchError::*;
+        Ok(match self {
+            Routine(e) => Routine(routine(e)?),
+            Panicked { message } => Panicked { message },
+            UnknownRoutine { routine } => UnknownRoutine { routine },
+            BadArgs { reason } => BadArgs { reason },
+            Overloaded => Overloaded,
+            WorkerCrashed => WorkerCrashed,
+            NodeDown => NodeDown,
+            Timeout => Timeout,
+            Cancelled => Cancelled,
+            NoSuchStream => NoSuchStream,
+            BadFrame { reason } => BadFrame { reason },
+            Context(e) => Context(e),
+            NoWorkers => NoWorkers,
+            PoolFailed => PoolFailed,
+            NotInRoutine => NotInRoutine,
+            Encode { reason } => Encode { reason },
+        })
+    }
+
+    /// The same failure with the routine's own error turned into another type; every
+    /// other variant is kept as it is.
+    pub fn map_routine<F>(self, routine: impl FnOnce(E) -> F) -> DispatchError<F> {
+        match self.try_map_routine(|e| Ok::<F, std::convert::Infallible>(routine(e))) {
+            Ok(mapped) => mapped,
+            Err(never) => match never {},
+        }
+    }
+
+    /// A `BadFrame` with this reason.
+    pub fn bad_frame(reason: impl std::fmt::Display) -> DispatchError<E> {
+        DispatchError::BadFrame {
+            reason: reason.to_string(),
+        }
+    }
+}

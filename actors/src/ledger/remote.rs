@@ -1,0 +1,105 @@
+//! The ledger actor: how other nodes reach this process's home ledger.
+//!
+//! Every node starts one, and it joins the process group named after this process's
+//! home ledger id, so a node that holds a token finds the token's home by its id alone.
+//! A process with several nodes has several members in its group; each serves the same
+//! home ledger, so any of them decides.
+
+use std::time::Duration;
+
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr};
+
+use super::home::home;
+use super::spends::{LedgerUnavailable, Question};
+use super::state::SpendOutcome;
+use crate::ids::{LedgerId, TokenId};
+
+/// How long a spend waits for a remote home ledger.
+const REMOTE_SPEND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The process group of the ledger actors that serve `home`.
+fn group_of(home: LedgerId) -> String {
+    format!("skein.ledger.{}", home.as_uuid().simple())
+}
+
+/// Messages the ledger actor handles. Every spend it decides goes through this
+/// process's home ledger, so a spend asked by another node and a local `reset` race to
+/// one winner.
+#[derive(Debug, ractor_cluster::RactorClusterMessage)]
+pub(crate) enum LedgerMsg {
+    /// Decide a spend.
+    #[rpc]
+    Spend(TokenId, RpcReplyPort<SpendOutcome>),
+    /// Whether a token is spent.
+    #[rpc]
+    IsSpent(TokenId, RpcReplyPort<bool>),
+}
+
+/// The ledger actor. It holds no state of its own: it serves the home ledger.
+struct LedgerActor;
+
+impl Actor for LedgerActor {
+    type Msg = LedgerMsg;
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(&self, _: ActorRef<LedgerMsg>, _: ()) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<LedgerMsg>,
+        message: LedgerMsg,
+        _: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            LedgerMsg::Spend(id, reply) => {
+                let _ = reply.send(home().spend(id));
+            }
+            LedgerMsg::IsSpent(id, reply) => {
+                let _ = reply.send(home().is_spent(&id));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Starts a ledger actor serving this process's home ledger, in its group.
+pub(crate) async fn start() -> Result<ActorRef<LedgerMsg>, SpawnErr> {
+    let (ledger, _) = Actor::spawn(None, LedgerActor, ()).await?;
+    ractor::pg::join(group_of(home().id()), vec![ledger.get_cell()]);
+    Ok(ledger)
+}
+
+/// Asks the home ledger of `id`, on its node, and waits a bounded time for the answer:
+/// whether the spend won, or whether the token is spent.
+pub(crate) async fn ask(id: TokenId, question: Question) -> Result<bool, LedgerUnavailable> {
+    let ledger = ractor::pg::get_members(&group_of(id.home()))
+        .into_iter()
+        .next()
+        .map(ActorRef::<LedgerMsg>::from)
+        .ok_or(LedgerUnavailable)?;
+    let answer = match question {
+        Question::Spend => ledger
+            .call(
+                |port| LedgerMsg::Spend(id, port),
+                Some(REMOTE_SPEND_TIMEOUT),
+            )
+            .await
+            .map(|result| result.map(|outcome| outcome == SpendOutcome::Spent)),
+        Question::IsSpent => {
+            ledger
+                .call(
+                    |port| LedgerMsg::IsSpent(id, port),
+                    Some(REMOTE_SPEND_TIMEOUT),
+                )
+                .await
+        }
+    };
+    match answer {
+        Ok(CallResult::Success(answer)) => Ok(answer),
+        _ => Err(LedgerUnavailable),
+    }
+}

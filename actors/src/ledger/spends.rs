@@ -1,0 +1,79 @@
+//! Deciding a spend at the token's home ledger.
+//!
+//! A token minted in this process is decided here, by the home ledger. A token minted
+//! in another process is decided by that process's home ledger, reached through its
+//! node (feature `cluster`). When the home cannot be reached the spend is refused with
+//! [`LedgerUnavailable`]: never a double spend.
+
+use super::home::home;
+use super::state::SpendOutcome;
+use crate::ids::TokenId;
+
+/// A spend could not be decided: the token's home ledger is out of reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the token's home ledger is unavailable")]
+pub struct LedgerUnavailable;
+
+/// Decides a spend at the token's home ledger: here for tokens minted here, on the
+/// home node otherwise.
+///
+/// # Errors
+///
+/// [`LedgerUnavailable`] when the token was minted elsewhere and its home node is not
+/// connected or does not answer (or, without the `cluster` feature, cannot be reached
+/// at all).
+pub async fn spend(id: TokenId) -> Result<SpendOutcome, LedgerUnavailable> {
+    let here = home();
+    if id.home() == here.id() {
+        return Ok(here.spend(id));
+    }
+    if here.is_spent(&id) {
+        return Ok(SpendOutcome::AlreadySpent);
+    }
+    let outcome = ask_home(id, Question::Spend).await?;
+    // Either way the id is spent now: remember it here.
+    here.learn([&id]);
+    Ok(if outcome {
+        SpendOutcome::Spent
+    } else {
+        SpendOutcome::AlreadySpent
+    })
+}
+
+/// Whether a token is spent, as its home ledger knows it: here, from what this process
+/// has learned, or by asking the home node.
+///
+/// # Errors
+///
+/// As [`spend`].
+pub async fn is_spent(id: TokenId) -> Result<bool, LedgerUnavailable> {
+    let here = home();
+    if id.home() == here.id() || here.is_spent(&id) {
+        return Ok(here.is_spent(&id));
+    }
+    let spent = ask_home(id, Question::IsSpent).await?;
+    if spent {
+        here.learn([&id]);
+    }
+    Ok(spent)
+}
+
+/// What a spend asks a token's home.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Question {
+    /// Decide a spend; the answer is whether this spend won.
+    Spend,
+    /// Whether the token is spent.
+    IsSpent,
+}
+
+#[cfg(feature = "cluster")]
+async fn ask_home(id: TokenId, question: Question) -> Result<bool, LedgerUnavailable> {
+    super::remote::ask(id, question).await
+}
+
+/// Without the `cluster` feature there is no other node to ask.
+#[cfg(not(feature = "cluster"))]
+async fn ask_home(_: TokenId, _: Question) -> Result<bool, LedgerUnavailable> {
+    Err(LedgerUnavailable)
+}

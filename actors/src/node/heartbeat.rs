@@ -1,0 +1,114 @@
+//! Heartbeats: every node runs an agent that answers pings, and pings the agent of
+//! every ready peer each period. A peer that misses enough pings in a row has its
+//! session torn down, so calls in flight to a hung node fail instead of waiting
+//! forever (TCP alone never notices a stopped process or a cut-off host).
+
+use std::time::Duration;
+
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr};
+use tokio::sync::broadcast;
+
+use super::events::NodeEvent;
+use super::sessions::Sessions;
+
+/// The process group every node's agent joins.
+const AGENTS_GROUP: &str = "skein.nodes";
+
+/// The agent of each node answers heartbeats.
+#[derive(Debug, ractor_cluster::RactorClusterMessage)]
+pub(crate) enum AgentMsg {
+    /// A heartbeat; answered at once.
+    #[rpc]
+    Ping(RpcReplyPort<u64>),
+}
+
+struct Agent;
+
+impl Actor for Agent {
+    type Msg = AgentMsg;
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(&self, _: ActorRef<AgentMsg>, _: ()) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<AgentMsg>,
+        message: AgentMsg,
+        _: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            AgentMsg::Ping(reply) => {
+                let _ = reply.send(0);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Starts a node's agent, in the group where its peers look for it.
+pub(crate) async fn start_agent() -> Result<ActorRef<AgentMsg>, SpawnErr> {
+    let (agent, _) = Actor::spawn(None, Agent, ()).await?;
+    ractor::pg::join(AGENTS_GROUP.to_string(), vec![agent.get_cell()]);
+    Ok(agent)
+}
+
+/// Pings every ready peer each period; a peer that misses `misses` in a row has its
+/// session killed, which fails every call in flight to it at once.
+pub(crate) async fn beat(
+    sessions: Sessions,
+    events: broadcast::Sender<NodeEvent>,
+    period: Duration,
+    misses: u32,
+) {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let agents = ractor::pg::get_members(&AGENTS_GROUP.to_string());
+        let ready: Vec<u64> = sessions
+            .lock()
+            .iter()
+            .filter(|(_, s)| s.ready)
+            .map(|(id, _)| *id)
+            .collect();
+        let pings = ready.into_iter().map(|node_id| {
+            let agent = agents
+                .iter()
+                .find(|a| !a.get_id().is_local() && a.get_id().node() == node_id)
+                .map(|a| ActorRef::<AgentMsg>::from(a.clone()));
+            async move {
+                let answered = match agent {
+                    Some(agent) => matches!(
+                        agent.call(AgentMsg::Ping, Some(period)).await,
+                        Ok(CallResult::Success(_))
+                    ),
+                    // Its agent has not synced yet; not a miss.
+                    None => true,
+                };
+                (node_id, answered)
+            }
+        });
+        for (node_id, answered) in futures::future::join_all(pings).await {
+            let mut sessions = sessions.lock();
+            let Some(session) = sessions.get_mut(&node_id) else {
+                continue;
+            };
+            if answered {
+                session.missed = 0;
+                continue;
+            }
+            session.missed += 1;
+            if session.missed >= misses {
+                tracing::error!(peer = %session.name, missed = session.missed, "skein node unresponsive: tearing its session down");
+                let _ = events.send(NodeEvent::Unresponsive {
+                    peer: session.name.clone(),
+                });
+                session.actor.kill();
+            }
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! Supervision: the actors that keep a pool's workers, and its worker processes,
+//! alive.
+//!
+//! - `restart`: [`RestartPolicy`] and the one restart window both supervisors use.
+//! - `events`: [`SupervisionEvent`], what they report.
+//! - `slots`: [`WorkerSet`], the workers as callers see them, and routing.
+//! - `workers`: the supervisor of the in-process workers.
+//! - `processes` (feature `cluster`): the supervisor of the worker processes.
+//!
+//! Callers hold a [`Supervisor`] (which stops its actors when dropped) and the
+//! [`WorkerSet`] it keeps current; the actors themselves are private.
+
+mod events;
+#[cfg(feature = "cluster")]
+pub(crate) mod processes;
+mod restart;
+mod slots;
+mod workers;
+
+use std::sync::Arc;
+
+use ractor::{Actor, ActorRef, SpawnErr};
+
+pub use events::SupervisionEvent;
+pub use restart::RestartPolicy;
+pub use slots::WorkerSet;
+
+use crate::frame::Limits;
+use crate::worker::{Admission, Executor};
+use workers::{WorkerSupervisor, WorkersArgs, WorkersMsg};
+
+/// The supervisors could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// A supervisor or a worker failed to start.
+    #[error("an actor failed to start")]
+    Spawn(#[from] SpawnErr),
+    /// The current executable, which worker processes run, could not be found.
+    #[error("the current executable cannot be found")]
+    Executable(#[source] std::io::Error),
+}
+
+/// The running supervisors of one pool. Dropping it stops them, and with them every
+/// worker and worker process.
+#[derive(Debug)]
+pub struct Supervisor {
+    workers: ActorRef<WorkersMsg>,
+    #[cfg(feature = "cluster")]
+    processes: Option<ActorRef<processes::ProcessMsg>>,
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        #[cfg(feature = "cluster")]
+        if let Some(processes) = &self.processes {
+            // Its post_stop kills every child.
+            processes.stop(Some("pool dropped".to_string()));
+        }
+        self.workers.stop(Some("pool dropped".to_string()));
+    }
+}
+
+/// Builds a [`Supervisor`]. Start with [`Supervisor::builder`].
+pub struct SupervisorBuilder {
+    set: WorkerSet,
+    executor: Arc<dyn Executor>,
+    workers: usize,
+    admission: Admission,
+    limits: Limits,
+    policy: RestartPolicy,
+    group: Option<String>,
+    #[cfg(feature = "cluster")]
+    processes: Option<Processes>,
+}
+
+#[cfg(feature = "cluster")]
+#[derive(Debug)]
+struct Processes {
+    count: usize,
+    workers_each: usize,
+    parent: String,
+    cookie: String,
+}
+
+impl std::fmt::Debug for SupervisorBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SupervisorBuilder")
+            .field("workers", &self.workers)
+            .field("admission", &self.admission)
+            .field("policy", &self.policy)
+            .field("group", &self.group)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Supervisor {
+    /// A builder of the supervisors that keep `set` current, running routines through
+    /// `executor`. Defaults: no workers, default admission, limits and restart policy,
+    /// no process group.
+    pub fn builder(set: &WorkerSet, executor: Arc<dyn Executor>) -> SupervisorBuilder {
+        SupervisorBuilder {
+            set: set.clone(),
+            executor,
+            workers: 0,
+            admission: Admission::default(),
+            limits: Limits::default(),
+            policy: RestartPolicy::default(),
+            group: None,
+            #[cfg(feature = "cluster")]
+            processes: None,
+        }
+    }
+}
+
+impl SupervisorBuilder {
+    /// How many workers in this process.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
+        self
+    }
+
+    /// Each worker's admission limits.
+    pub fn admission(mut self, admission: Admission) -> Self {
+        self.admission = admission;
+        self
+    }
+
+    /// The limits of the frames the workers send (their node's).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// How dead workers and worker processes are restarted.
+    pub fn restart_policy(mut self, policy: RestartPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The process group the workers join, and whose workers on other nodes the set
+    /// routes to.
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// Worker processes too: `count` children that re-run the current binary, each
+    /// joining `parent` with `workers_each` workers of its own.
+    #[cfg(feature = "cluster")]
+    pub fn processes(mut self, count: usize, workers_each: usize, parent: &crate::Node) -> Self {
+        self.processes = (count > 0).then(|| Processes {
+            count,
+            workers_each,
+            parent: parent.addr().to_string(),
+            cookie: parent.cookie().to_string(),
+        });
+        self
+    }
+
+    /// Starts the supervisors and the workers.
+    ///
+    /// # Errors
+    ///
+    /// [`StartError`] when an actor fails to start, or the executable worker processes
+    /// run cannot be found.
+    pub async fn start(self) -> Result<Supervisor, StartError> {
+        let args = WorkersArgs {
+            set: self.set.clone(),
+            workers: self.workers,
+            executor: self.executor,
+            admission: self.admission,
+            limits: self.limits,
+            policy: self.policy,
+            group: self.group,
+        };
+        let (workers, _) = Actor::spawn(None, WorkerSupervisor, args).await?;
+        // Held from here on, so that a later failure stops what has started.
+        #[allow(unused_mut)] // only the cluster build adds processes
+        let mut supervisor = Supervisor {
+            workers,
+            #[cfg(feature = "cluster")]
+            processes: None,
+        };
+        #[cfg(feature = "cluster")]
+        if let Some(spec) = self.processes {
+            let exe = std::env::current_exe().map_err(StartError::Executable)?;
+            let args = processes::ProcessArgs {
+                exe,
+                count: spec.count,
+                workers_each: spec.workers_each,
+                parent: spec.parent,
+                cookie: spec.cookie,
+                policy: self.policy,
+                set: self.set,
+            };
+            let (processes, _) =
+                Actor::spawn(None, processes::ProcessSupervisor, args).await?;
+            supervisor.processes = Some(processes);
+        }
+        Ok(supervisor)
+    }
+}

@@ -1,0 +1,53 @@
+//! What the supervisors report.
+
+/// A change in a pool's workers or worker processes, as its supervisors report it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SupervisionEvent {
+    /// A worker started in its slot (at pool start, or after a restart).
+    WorkerStarted {
+        /// The slot.
+        worker: usize,
+    },
+    /// A worker died; its in-flight dispatches were answered `WorkerCrashed`.
+    WorkerFailed {
+        /// The slot.
+        worker: usize,
+        /// Why it died.
+        reason: String,
+    },
+    /// A dead worker was replaced.
+    WorkerRestarted {
+        /// The slot.
+        worker: usize,
+        /// How many restarts of any slot fall inside the policy's window, this one
+        /// included.
+        restarts_in_window: usize,
+    },
+    /// A worker process started.
+    ProcessStarted {
+        /// Its index among the pool's worker processes.
+        process: usize,
+        /// Its pid.
+        pid: u32,
+    },
+    /// A worker process exited; it is restarted under the restart policy. Dispatches
+    /// in flight on it failed with `NodeDown`.
+    ProcessExited {
+        /// Its index.
+        process: usize,
+        /// How it exited.
+        status: String,
+    },
+    /// The workers this pool reaches on other nodes changed (a node joined or left).
+    RemoteWorkers {
+        /// How many there are now.
+        count: usize,
+    },
+    /// Restarts of workers or of worker processes exceeded the policy: the pool
+    /// refuses new dispatches from now on.
+    PoolFailed {
+        /// What tipped it over.
+        reason: String,
+    },
+}

@@ -1,0 +1,267 @@
+//! The caller's side of one call: prepare the request, hand it to a worker, wait for
+//! the reply, and take the reply in (spends, merge-back, tokens, the value).
+//!
+//! Both [`Pool::call`](crate::Pool::call) and a routine's nested
+//! [`call`](crate::call) come through [`Caller`]; a direct dispatch uses the same
+//! steps through [`request`] and [`decode_reply`]. This file never looks at how a
+//! routine runs on the worker: data flows one way, from here to the executor and back
+//! in the reply.
+
+use std::time::Duration;
+
+use ractor::ActorRef;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use skein_actors::{
+    home, Dispatch, DispatchError, DispatchId, DispatchKind, Failure, Limits, Manifest, Outcome,
+    Reply, Request, WorkerMsg, WorkerSet,
+};
+use tokio::sync::oneshot;
+
+use crate::context::payload;
+use crate::context::{Context, InstallMode};
+use crate::routine::Routine;
+
+/// How a pool's callers reach its workers: the workers, and the settings every call
+/// made through the pool shares. A routine's nested calls come through the same one.
+#[derive(Debug)]
+pub(crate) struct Caller {
+    pub(crate) workers: WorkerSet,
+    /// The deadline of a call that does not give its own.
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) mode: InstallMode,
+    /// The limits of the frames the pool sends: its node's.
+    pub(crate) limits: Limits,
+}
+
+/// A dispatch on its way: the worker it went to, and where its reply comes.
+pub(crate) struct Sent {
+    pub(crate) worker: ActorRef<WorkerMsg>,
+    pub(crate) id: DispatchId,
+    pub(crate) reply: oneshot::Receiver<Reply>,
+}
+
+impl Caller {
+    /// Runs `R` on a worker and takes its reply in.
+    pub(crate) async fn call<R: Routine>(
+        &self,
+        args: R::Args,
+        timeout: Option<Duration>,
+        caller: Option<DispatchId>,
+    ) -> Result<R::Output, DispatchError<R::Error>> {
+        let cx = Context::current();
+        let request = prepare(R::NAME, &args, cx.as_ref(), timeout, caller)?;
+        drop(args); // tokens in the args moved to the worker
+        let sent = self.send(request, DispatchKind::Call).map_err(retype)?;
+        // Dropped before the reply (the caller cancelled, or the deadline passed), the
+        // guard cancels the routine on the worker.
+        let guard = CancelOnDrop::new(&sent);
+        let reply = wait(sent.reply, timeout, lost(&sent.worker))
+            .await
+            .map_err(retype)?;
+        guard.disarm();
+        finish_call::<R>(cx.as_ref(), reply, self.mode)
+    }
+
+    /// Hands a request to a live worker.
+    pub(crate) fn send(&self, request: Request, kind: DispatchKind) -> Result<Sent, Failure> {
+        let id = request.id;
+        let (tx, reply) = oneshot::channel();
+        let dispatch = Dispatch::new(request, kind).with_limits(self.limits);
+        let worker = self.workers.dispatch(dispatch, tx.into())?;
+        Ok(Sent { worker, id, reply })
+    }
+}
+
+/// What a reply port closed without a reply means: the worker died, or its node.
+pub(crate) fn lost(worker: &ActorRef<WorkerMsg>) -> Failure {
+    if worker.get_id().is_local() {
+        DispatchError::WorkerCrashed
+    } else {
+        DispatchError::NodeDown
+    }
+}
+
+/// A failure that is not the routine's own, as the caller's error type. (A routine
+/// error never comes this way: it is decoded in [`finish`].)
+pub(crate) fn retype<E>(failure: Failure) -> DispatchError<E> {
+    failure
+        .try_map_routine(|_| Err(()))
+        .unwrap_or_else(|()| DispatchError::bad_frame("a routine error reached the wrong decoder"))
+}
+
+/// Builds the [`Request`] for a direct dispatch of `R`: the args encoded and the
+/// current context snapshotted, exactly as [`Pool::call`](crate::Pool::call) would.
+/// Send it inside a [`WorkerMsg::Dispatch`] to any worker, and read the answer with
+/// [`decode_reply`].
+///
+/// # Examples
+///
+/// ```
+/// use skein::{Never, Routine};
+///
+/// struct Add;
+/// impl Routine for Add {
+///     const NAME: &'static str = "doc.request.add";
+///     type Args = (i64, i64);
+///     type Output = i64;
+///     type Error = Never;
+///     async fn run((x, y): (i64, i64)) -> Result<i64, Never> { Ok(x + y) }
+/// }
+///
+/// let request = skein::request::<Add>((1, 2)).unwrap();
+/// assert_eq!(request.routine, "doc.request.add");
+/// assert!(request.caller.is_none());
+/// ```
+///
+/// # Errors
+///
+/// [`RequestError`] if the args do not encode.
+pub fn request<R: Routine>(args: R::Args) -> Result<Request, RequestError> {
+    prepare::<R::Error>(R::NAME, &args, Context::current().as_ref(), None, None).map_err(|e| {
+        RequestError {
+            reason: e.to_string(),
+        }
+    })
+}
+
+/// The args of a direct dispatch failed to encode; nothing was built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("args failed to encode: {reason}")]
+pub struct RequestError {
+    /// The encoder's message.
+    pub reason: String,
+}
+
+/// Reads the [`Reply`] of a direct dispatch of `R`: records its spends, merges its
+/// context into the current one (when there is one), and decodes the output or the
+/// routine's own error.
+///
+/// # Errors
+///
+/// The [`DispatchError`] the reply carries, or [`DispatchError::BadFrame`] if it does
+/// not decode as `R`'s output or error.
+pub fn decode_reply<R: Routine>(reply: Reply) -> Result<R::Output, DispatchError<R::Error>> {
+    finish_call::<R>(Context::current().as_ref(), reply, InstallMode::default())
+}
+
+/// Encodes the args (which pins the tokens inside them in the caller's context) and
+/// only then snapshots the context, so the snapshot lists those tokens.
+pub(crate) fn prepare<E>(
+    routine: &str,
+    args: &impl Serialize,
+    cx: Option<&Context>,
+    timeout: Option<Duration>,
+    caller: Option<DispatchId>,
+) -> Result<Request, DispatchError<E>> {
+    let args = payload::encode(args).map_err(|e| DispatchError::Encode {
+        reason: e.to_string(),
+    })?;
+    let manifest = cx.map(Context::take_snapshot).unwrap_or_default();
+    let mut request = Request::new(routine, args, manifest);
+    request.timeout = timeout;
+    request.caller = caller;
+    Ok(request)
+}
+
+/// Waits for a reply; a reply port dropped without a reply means `lost`: the worker
+/// died with it, or its node did.
+pub(crate) async fn wait(
+    reply: oneshot::Receiver<Reply>,
+    timeout: Option<Duration>,
+    lost: Failure,
+) -> Result<Reply, Failure> {
+    let reply = match timeout {
+        Some(limit) => tokio::time::timeout(limit, reply)
+            .await
+            .map_err(|_| DispatchError::Timeout)?,
+        None => reply.await,
+    };
+    reply.map_err(|_| lost)
+}
+
+/// Takes a reply in: records its spends, merges its context into the caller's
+/// (before the caller sees the value), anchors the tokens that came with it, and
+/// decodes the value. `Ok(None)` is the end of a stream.
+pub(crate) fn finish<T: DeserializeOwned, E: DeserializeOwned>(
+    cx: Option<&Context>,
+    reply: Reply,
+    mode: InstallMode,
+) -> Result<Option<T>, DispatchError<E>> {
+    home().merge(&reply.delta);
+    let manifest = reply.manifest.as_ref();
+    match reply.outcome {
+        Outcome::Value(bytes) => receive(cx, manifest, &bytes, mode).map(Some),
+        Outcome::End => {
+            merge(cx, manifest, mode)?;
+            Ok(None)
+        }
+        Outcome::Failed(DispatchError::Routine(bytes)) => {
+            Err(DispatchError::Routine(receive(cx, manifest, &bytes, mode)?))
+        }
+        Outcome::Failed(failure) => {
+            merge(cx, manifest, mode)?;
+            Err(retype(failure))
+        }
+    }
+}
+
+/// [`finish`] for a call, whose reply is never the end of a stream.
+fn finish_call<R: Routine>(
+    cx: Option<&Context>,
+    reply: Reply,
+    mode: InstallMode,
+) -> Result<R::Output, DispatchError<R::Error>> {
+    finish::<R::Output, R::Error>(cx, reply, mode)?
+        .ok_or_else(|| DispatchError::bad_frame("a call was answered as a finished stream"))
+}
+
+fn receive<T: DeserializeOwned, E>(
+    cx: Option<&Context>,
+    manifest: Option<&Manifest>,
+    bytes: &[u8],
+    mode: InstallMode,
+) -> Result<T, DispatchError<E>> {
+    let incoming = payload::decode::<T>(bytes).map_err(DispatchError::bad_frame)?;
+    match (cx, manifest) {
+        (Some(cx), Some(manifest)) => cx
+            .receive(manifest, incoming, mode)
+            .map(|(value, _)| value)
+            .map_err(DispatchError::Context),
+        // A caller outside any scope has nowhere to merge or anchor: tokens stay orphans.
+        _ => Ok(incoming.into_orphans()),
+    }
+}
+
+fn merge<E>(
+    cx: Option<&Context>,
+    manifest: Option<&Manifest>,
+    mode: InstallMode,
+) -> Result<(), DispatchError<E>> {
+    if let (Some(cx), Some(manifest)) = (cx, manifest) {
+        cx.merge(manifest, mode).map_err(DispatchError::Context)?;
+    }
+    Ok(())
+}
+
+/// Cancels a dispatch on its worker when dropped, unless disarmed.
+pub(crate) struct CancelOnDrop(Option<(ActorRef<WorkerMsg>, DispatchId)>);
+
+impl CancelOnDrop {
+    pub(crate) fn new(sent: &Sent) -> CancelOnDrop {
+        CancelOnDrop(Some((sent.worker.clone(), sent.id)))
+    }
+
+    pub(crate) fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some((worker, id)) = self.0.take() {
+            // A dead worker has nothing left to cancel.
+            let _ = worker.cast(WorkerMsg::Cancel(id));
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! Running routines on a worker: the executor the workers call, the dispatch a
+//! routine body runs in, and the nested [`call`] made from inside one.
+//!
+//! The executor is built with its pool's [`Caller`] (weakly held, so a routine never
+//! keeps its pool alive): a nested call goes back through the pool, never runs the
+//! inner routine in-process by accident.
+
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Weak;
+
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
+use serde::Serialize;
+use skein_actors::{
+    DispatchError, DispatchId, Executor, Failure, LedgerDelta, Manifest, Outcome, Reply, Request,
+    StreamSession,
+};
+
+use crate::context::payload::{self, Incoming};
+use crate::context::{Context, InstallMode};
+use crate::dispatch::Caller;
+use crate::routine::{Routine, StreamRoutine};
+
+tokio::task_local! {
+    /// The dispatch a routine body runs in: set by the worker around every step.
+    static DISPATCH: Frame;
+}
+
+/// Runs `R` on the pool the current routine runs on, recording the current dispatch
+/// as its parent. This is how a routine fans out: the inner call goes to the pool,
+/// never runs in-process by accident.
+///
+/// # Errors
+///
+/// As [`Pool::call`](crate::Pool::call), and [`DispatchError::NotInRoutine`] outside a
+/// routine body.
+pub async fn call<R: Routine>(args: R::Args) -> Result<R::Output, DispatchError<R::Error>> {
+    let Ok(frame) = DISPATCH.try_with(Frame::clone) else {
+        return Err(DispatchError::NotInRoutine);
+    };
+    let Some(caller) = frame.pool.upgrade() else {
+        return Err(DispatchError::Cancelled);
+    };
+    caller.call::<R>(args, caller.timeout, Some(frame.id)).await
+}
+
+/// Where the running routine body was dispatched from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DispatchInfo {
+    /// This dispatch's id.
+    pub id: DispatchId,
+    /// The dispatch whose routine made this one, for a nested call.
+    pub caller: Option<DispatchId>,
+}
+
+/// The dispatch the current routine body runs in, or `None` outside a routine.
+pub fn current_dispatch() -> Option<DispatchInfo> {
+    DISPATCH
+        .try_with(|frame| DispatchInfo {
+            id: frame.id,
+            caller: frame.caller,
+        })
+        .ok()
+}
+
+/// What a routine body needs to know about where it runs.
+#[derive(Clone)]
+struct Link {
+    pool: Weak<Caller>,
+    mode: InstallMode,
+}
+
+type CallFn = fn(Request, Link) -> BoxFuture<'static, Reply>;
+type OpenFn = fn(&Request, Link) -> Result<Box<dyn StreamSession>, Reply>;
+
+/// The routines of a pool, by name.
+#[derive(Default)]
+pub(crate) struct Routines {
+    calls: HashMap<&'static str, (TypeId, CallFn)>,
+    streams: HashMap<&'static str, (TypeId, OpenFn)>,
+}
+
+impl Routines {
+    /// Registers `R`; false if another routine already holds its name.
+    pub(crate) fn add_call<R: Routine>(&mut self) -> bool {
+        if self.streams.contains_key(R::NAME) {
+            return false;
+        }
+        let entry = self
+            .calls
+            .entry(R::NAME)
+            .or_insert((TypeId::of::<R>(), run_call::<R>));
+        entry.0 == TypeId::of::<R>()
+    }
+
+    pub(crate) fn add_stream<R: StreamRoutine>(&mut self) -> bool {
+        if self.calls.contains_key(R::NAME) {
+            return false;
+        }
+        let entry = self
+            .streams
+            .entry(R::NAME)
+            .or_insert((TypeId::of::<R>(), open_stream::<R>));
+        entry.0 == TypeId::of::<R>()
+    }
+}
+
+/// The executor the workers run routines through.
+pub(crate) struct RoutineExecutor {
+    routines: Routines,
+    /// The pool a routine's nested calls go to.
+    pool: Weak<Caller>,
+    mode: InstallMode,
+}
+
+impl RoutineExecutor {
+    pub(crate) fn new(routines: Routines, pool: Weak<Caller>, mode: InstallMode) -> RoutineExecutor {
+        RoutineExecutor {
+            routines,
+            pool,
+            mode,
+        }
+    }
+
+    fn link(&self) -> Link {
+        Link {
+            pool: self.pool.clone(),
+            mode: self.mode,
+        }
+    }
+}
+
+impl Executor for RoutineExecutor {
+    fn call(&self, request: Request) -> BoxFuture<'static, Reply> {
+        match self.routines.calls.get(request.routine.as_str()) {
+            Some((_, run)) => run(request, self.link()),
+            None => Box::pin(std::future::ready(Reply::failed(
+                DispatchError::UnknownRoutine {
+                    routine: request.routine,
+                },
+            ))),
+        }
+    }
+
+    fn open_stream(&self, request: &Request) -> Result<Box<dyn StreamSession>, Reply> {
+        match self.routines.streams.get(request.routine.as_str()) {
+            Some((_, open)) => open(request, self.link()),
+            None => Err(Reply::failed(DispatchError::UnknownRoutine {
+                routine: request.routine.clone(),
+            })),
+        }
+    }
+}
+
+/// The spends a manifest reports, gathered into one delta for the reply frame.
+fn delta_of(manifest: &Manifest) -> LedgerDelta {
+    manifest
+        .entries()
+        .iter()
+        .flat_map(|e| e.spent.iter().copied())
+        .collect()
+}
+
+fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".to_string())
+}
+
+/// Encodes a step's result inside the routine's context (so tokens in it are pinned
+/// there) and turns a panic into `Err`.
+async fn step<T: Serialize, E: Serialize>(
+    body: impl Future<Output = Option<Result<T, E>>>,
+) -> Result<Outcome, Failure> {
+    match AssertUnwindSafe(body).catch_unwind().await {
+        Ok(Some(Ok(value))) => Ok(match payload::encode(&value) {
+            Ok(bytes) => Outcome::Value(bytes.into()),
+            Err(e) => Outcome::Failed(DispatchError::bad_frame(e)),
+        }),
+        Ok(Some(Err(error))) => Ok(Outcome::Failed(match payload::encode(&error) {
+            Ok(bytes) => DispatchError::Routine(bytes.into()),
+            Err(e) => DispatchError::bad_frame(e),
+        })),
+        Ok(None) => Ok(Outcome::End),
+        Err(panic) => Err(DispatchError::Panicked {
+            message: panic_message(panic),
+        }),
+    }
+}
+
+/// Builds the reply of a step: a completed step carries the context back; a panic or
+/// a timeout carries only the spends (nothing merges, but what was spent stays spent).
+fn reply(cx: &Context, result: Result<Outcome, Failure>) -> Reply {
+    let manifest = cx.take_snapshot();
+    let delta = delta_of(&manifest);
+    match result {
+        Ok(outcome) => Reply::new(outcome, Some(manifest), delta),
+        Err(failure) => Reply::new(Outcome::Failed(failure), None, delta),
+    }
+}
+
+fn run_call<R: Routine>(request: Request, link: Link) -> BoxFuture<'static, Reply> {
+    Box::pin(async move {
+        let incoming = match payload::decode::<R::Args>(&request.args) {
+            Ok(incoming) => incoming,
+            Err(e) => {
+                return Reply::failed(DispatchError::BadArgs {
+                    reason: e.to_string(),
+                })
+            }
+        };
+        let cx = Context::continuation();
+        let args = match cx.receive(&request.manifest, incoming, link.mode) {
+            Ok((args, _warnings)) => args,
+            Err(e) => return Reply::failed(DispatchError::Context(e)),
+        };
+        let frame = Frame {
+            pool: link.pool,
+            id: request.id,
+            caller: request.caller,
+        };
+        let body = cx.scope(DISPATCH.scope(frame, step(R::run(args).map(Some))));
+        let result = match request.timeout {
+            Some(limit) => tokio::time::timeout(limit, body)
+                .await
+                .unwrap_or(Err(DispatchError::Timeout)),
+            None => body.await,
+        };
+        reply(&cx, result)
+    })
+}
+
+/// Where a routine body runs: its pool (for nested calls) and its dispatch id (the
+/// `caller` of the nested dispatches it makes).
+#[derive(Clone)]
+struct Frame {
+    pool: Weak<Caller>,
+    id: DispatchId,
+    caller: Option<DispatchId>,
+}
+
+struct Session<R: StreamRoutine> {
+    cx: Context,
+    frame: Frame,
+    mode: InstallMode,
+    /// The args until the first step anchors their tokens and starts the stream.
+    args: Option<Incoming<R::Args>>,
+    stream: Option<BoxStream<'static, Result<R::Item, R::Error>>>,
+}
+
+fn open_stream<R: StreamRoutine>(
+    request: &Request,
+    link: Link,
+) -> Result<Box<dyn StreamSession>, Reply> {
+    let incoming = payload::decode::<R::Args>(&request.args)
+        .map_err(|e| {
+            Reply::failed(DispatchError::BadArgs {
+                reason: e.to_string(),
+            })
+        })?;
+    Ok(Box::new(Session::<R> {
+        cx: Context::continuation(),
+        frame: Frame {
+            pool: link.pool,
+            id: request.id,
+            caller: request.caller,
+        },
+        mode: link.mode,
+        args: Some(incoming),
+        stream: None,
+    }))
+}
+
+impl<R: StreamRoutine> StreamSession for Session<R> {
+    fn next(&mut self, manifest: Manifest) -> BoxFuture<'_, Reply> {
+        Box::pin(async move {
+            let args = match self.args.take() {
+                Some(incoming) => match self.cx.receive(&manifest, incoming, self.mode) {
+                    Ok((args, _warnings)) => Some(args),
+                    Err(e) => return Reply::failed(DispatchError::Context(e)),
+                },
+                None => match self.cx.merge(&manifest, self.mode) {
+                    Ok(_warnings) => None,
+                    Err(e) => return Reply::failed(DispatchError::Context(e)),
+                },
+            };
+            let slot = &mut self.stream;
+            let body = async move {
+                // Built on the first step, inside the context and under the panic
+                // guard, so a body that reads a var as it starts sees the caller's.
+                if let Some(args) = args {
+                    *slot = Some(R::run(args).boxed());
+                }
+                match slot.as_mut() {
+                    Some(stream) => {
+                        let item = stream.next().await;
+                        if item.is_none() {
+                            *slot = None;
+                        }
+                        item
+                    }
+                    None => None,
+                }
+            };
+            let result = self
+                .cx
+                .scope(DISPATCH.scope(self.frame.clone(), step(body)))
+                .await;
+            if !matches!(result, Ok(Outcome::Value(_))) {
+                // Ended, failed or panicked: drop the stream now so its cleanup runs.
+                self.stream = None;
+            }
+            reply(&self.cx, result)
+        })
+    }
+}

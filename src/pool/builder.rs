@@ -1,0 +1,332 @@
+//! Building a pool: its routines, its workers, their limits and supervision, and (with
+//! the `cluster` feature) its node and worker processes.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use skein_actors::{Admission, Limits, RestartPolicy, StartError, Supervisor, WorkerSet};
+#[cfg(feature = "cluster")]
+use skein_actors::SupervisorBuilder;
+
+use super::{Pool, PoolShared};
+use crate::context::InstallMode;
+use crate::dispatch::Caller;
+use crate::executor::{RoutineExecutor, Routines};
+use crate::routine::{Routine, StreamRoutine};
+
+/// The process group pools join by default when they are given a node.
+pub const DEFAULT_GROUP: &str = "skein.workers";
+
+/// The pool could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A pool needs at least one worker (of its own, or on its cluster).
+    #[error("a pool needs at least one worker")]
+    NoWorkers,
+    /// Two different routines were registered under one name.
+    #[error("two routines are registered as {routine:?}")]
+    DuplicateRoutine {
+        /// The name.
+        routine: &'static str,
+    },
+    /// The supervisor or a worker failed to start.
+    #[error("the pool failed to start")]
+    Start(#[from] StartError),
+    /// The node a pool of worker processes makes for itself failed to start.
+    #[cfg(feature = "cluster")]
+    #[error("the pool's node failed to start")]
+    Node(#[from] skein_actors::NodeError),
+}
+
+/// Builds a [`Pool`]. Start with [`Pool::builder`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use skein::{Never, Pool, RestartPolicy, Routine};
+///
+/// struct Add;
+/// impl Routine for Add {
+///     const NAME: &'static str = "doc.builder.add";
+///     type Args = (i64, i64);
+///     type Output = i64;
+///     type Error = Never;
+///     async fn run((x, y): (i64, i64)) -> Result<i64, Never> { Ok(x + y) }
+/// }
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool = Pool::builder()
+///     .workers(4)
+///     .max_concurrency(64)
+///     .timeout(Duration::from_secs(5))
+///     .restart_policy(RestartPolicy::new(3, Duration::from_secs(10)))
+///     .routine::<Add>()
+///     .build()
+///     .await?;
+/// assert_eq!(pool.workers().len(), 4);
+/// # Ok(()) }
+/// ```
+pub struct PoolBuilder {
+    workers: usize,
+    routines: Routines,
+    duplicate: Option<&'static str>,
+    admission: Admission,
+    policy: RestartPolicy,
+    timeout: Option<Duration>,
+    mode: InstallMode,
+    #[cfg(feature = "cluster")]
+    cluster: Cluster,
+}
+
+/// What a pool with a node adds.
+#[cfg(feature = "cluster")]
+#[derive(Debug)]
+struct Cluster {
+    node: Option<skein_actors::Node>,
+    group: String,
+    /// Local workers were asked for explicitly (a pool of worker processes has none
+    /// unless asked).
+    workers_set: bool,
+    processes: usize,
+    workers_per_process: usize,
+}
+
+impl fmt::Debug for PoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("workers", &self.workers)
+            .field("admission", &self.admission)
+            .field("policy", &self.policy)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pool {
+    /// A builder with the defaults: one worker per CPU, no routines.
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder {
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            routines: Routines::default(),
+            duplicate: None,
+            admission: Admission::default(),
+            policy: RestartPolicy::default(),
+            timeout: None,
+            mode: InstallMode::Lenient,
+            #[cfg(feature = "cluster")]
+            cluster: Cluster {
+                node: None,
+                group: DEFAULT_GROUP.to_string(),
+                workers_set: false,
+                processes: 0,
+                workers_per_process: 1,
+            },
+        }
+    }
+}
+
+impl PoolBuilder {
+    /// How many workers in this process (default: the number of CPUs; none when the
+    /// pool has worker processes).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
+        #[cfg(feature = "cluster")]
+        {
+            self.cluster.workers_set = true;
+        }
+        self
+    }
+
+    /// Registers a routine.
+    pub fn routine<R: Routine>(mut self) -> Self {
+        if !self.routines.add_call::<R>() {
+            self.duplicate.get_or_insert(R::NAME);
+        }
+        self
+    }
+
+    /// Registers a streaming routine.
+    pub fn stream_routine<R: StreamRoutine>(mut self) -> Self {
+        if !self.routines.add_stream::<R>() {
+            self.duplicate.get_or_insert(R::NAME);
+        }
+        self
+    }
+
+    /// How many dispatches one worker runs at once (default 1,024). Nested dispatches
+    /// are always admitted, so fan-out cannot deadlock on it.
+    pub fn max_concurrency(mut self, n: usize) -> Self {
+        self.admission.max_concurrency = n;
+        self
+    }
+
+    /// How many dispatches may wait at one worker (default 1,024); past it a dispatch
+    /// is answered `Overloaded` at once.
+    pub fn max_queue(mut self, n: usize) -> Self {
+        self.admission.max_queue = n;
+        self
+    }
+
+    /// How dead workers (and worker processes) are restarted.
+    pub fn restart_policy(mut self, policy: RestartPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The deadline of every call that does not give its own (default: none).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// How workers and callers treat context values that fail to decode (default
+    /// lenient).
+    pub fn install_mode(mut self, mode: InstallMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Starts the supervisor and its workers.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError`] for no workers, a routine name registered twice, or an actor
+    /// that failed to start.
+    #[cfg_attr(not(feature = "cluster"), allow(unused_mut))] // only a cluster is settled
+    pub async fn build(mut self) -> Result<Pool, BuildError> {
+        #[cfg(feature = "cluster")]
+        self.settle_cluster().await?;
+        // A pool with a node may have no workers of its own: it uses its cluster's.
+        if self.workers == 0 && !self.has_node() {
+            return Err(BuildError::NoWorkers);
+        }
+        if let Some(routine) = self.duplicate {
+            return Err(BuildError::DuplicateRoutine { routine });
+        }
+        let limits = self.limits();
+        let workers = WorkerSet::new();
+        let caller = Arc::new(Caller {
+            workers: workers.clone(),
+            timeout: self.timeout,
+            mode: self.mode,
+            limits,
+        });
+        // The executor holds its pool weakly, from the start: a routine's nested calls
+        // go through it, and a routine never keeps its pool alive.
+        let executor = Arc::new(RoutineExecutor::new(
+            self.routines,
+            Arc::downgrade(&caller),
+            self.mode,
+        ));
+        let supervisor = Supervisor::builder(&workers, executor)
+            .workers(self.workers)
+            .admission(self.admission)
+            .limits(limits)
+            .restart_policy(self.policy);
+        #[cfg(feature = "cluster")]
+        let supervisor = self.cluster.supervise(supervisor);
+        Ok(Pool::from_shared(PoolShared {
+            caller,
+            _supervisor: supervisor.start().await?,
+            #[cfg(feature = "cluster")]
+            _node: self.cluster.node,
+        }))
+    }
+
+    #[cfg(not(feature = "cluster"))]
+    fn has_node(&self) -> bool {
+        false
+    }
+
+    #[cfg(not(feature = "cluster"))]
+    fn limits(&self) -> Limits {
+        Limits::default()
+    }
+}
+
+#[cfg(feature = "cluster")]
+impl PoolBuilder {
+    /// Runs the routines in `n` worker processes too: the pool re-runs the current
+    /// binary `n` times, and each child joins this pool's node (one is made if none
+    /// was given) and serves the same routines. The binary's `main` must call
+    /// [`crate::serve_if_worker`] first. The pool restarts a child that exits, under
+    /// its restart policy, and kills every child when it is dropped; a child also
+    /// exits by itself when this process dies.
+    pub fn processes(mut self, n: usize) -> Self {
+        self.cluster.processes = n;
+        self
+    }
+
+    /// In-process workers in each worker process (default 1).
+    pub fn workers_per_process(mut self, n: usize) -> Self {
+        self.cluster.workers_per_process = n.max(1);
+        self
+    }
+
+    /// Joins the pool to a node's cluster: its workers join the process group (see
+    /// [`PoolBuilder::group`]) so pools on other nodes can use them, and it routes to
+    /// the workers other nodes have in that group. A dispatch to a node that dies or
+    /// stops answering fails with [`DispatchError::NodeDown`](crate::DispatchError::NodeDown).
+    pub fn node(mut self, node: &skein_actors::Node) -> Self {
+        self.cluster.node = Some(node.clone());
+        self
+    }
+
+    /// The process group of a pool with a node (default [`DEFAULT_GROUP`]). Pools in
+    /// one group share their workers; the routines they register must agree.
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.cluster.group = group.into();
+        self
+    }
+
+    fn has_node(&self) -> bool {
+        self.cluster.node.is_some()
+    }
+
+    /// The limits of the pool's frames: its node's.
+    fn limits(&self) -> Limits {
+        self.cluster
+            .node
+            .as_ref()
+            .map_or_else(Limits::default, |node| node.limits())
+    }
+
+    /// Settles what the cluster settings imply: a pool of worker processes has no
+    /// local workers unless asked, and makes itself a node if it was given none.
+    async fn settle_cluster(&mut self) -> Result<(), BuildError> {
+        if self.cluster.processes == 0 {
+            return Ok(());
+        }
+        if !self.cluster.workers_set {
+            self.workers = 0;
+        }
+        if self.cluster.node.is_none() {
+            let node = skein_actors::Node::builder()
+                .listen("127.0.0.1:0")
+                .cookie(uuid::Uuid::new_v4().simple().to_string())
+                .build()
+                .await?;
+            self.cluster.node = Some(node);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "cluster")]
+impl Cluster {
+    /// The supervisor of a pool with a node: its workers in the group, and its worker
+    /// processes.
+    fn supervise(&self, supervisor: SupervisorBuilder) -> SupervisorBuilder {
+        match &self.node {
+            Some(node) => supervisor.group(self.group.clone()).processes(
+                self.processes,
+                self.workers_per_process,
+                node,
+            ),
+            None => supervisor,
+        }
+    }
+}
