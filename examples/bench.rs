@@ -1,6 +1,7 @@
 //! skein's benchmark, with wool's case names, beside baselines from the same run.
 //!
-//!     cargo run --release --example bench -- [--quick] [--mode local|process|all] [--pin]
+//!     cargo run --release --example bench -- [--quick] [--mode local] [--pin]
+//!     cargo run --release --features cluster --example bench -- [--mode local|process|all]
 //!
 //! Prints one JSON line per case: `case`, `mode`, `p50_us`, `p99_us`, `per_s`, plus
 //! case-specific fields. Every figure is meant to be read as a ratio against the
@@ -115,8 +116,9 @@ struct Echo;
 
 struct Ping(i64, RpcReplyPort<i64>);
 
-// skein switches on ractor's `cluster` feature, under which every message type says
-// it is one.
+// Under skein's `cluster` feature ractor asks every message type to say whether it can
+// cross nodes; without it, every type is a message.
+#[cfg(feature = "cluster")]
 impl ractor::Message for Ping {}
 
 impl Actor for Echo {
@@ -139,13 +141,16 @@ impl Actor for Echo {
 
 /// The remote baseline: a bare actor in each worker process answering a ractor_cluster
 /// remote call (32-byte request, 16-byte reply).
-#[derive(ractor_cluster::RactorClusterMessage)]
+#[cfg(feature = "cluster")]
+#[derive(skein::actors::RactorClusterMessage)]
 enum RemoteEchoMsg {
     #[rpc]
     Ask(Vec<u8>, RpcReplyPort<Vec<u8>>),
 }
 
+#[cfg(feature = "cluster")]
 struct RemoteEcho;
+#[cfg(feature = "cluster")]
 impl Actor for RemoteEcho {
     type Msg = RemoteEchoMsg;
     type State = ();
@@ -165,6 +170,7 @@ impl Actor for RemoteEcho {
     }
 }
 
+#[cfg(feature = "cluster")]
 const ECHO_GROUP: &str = "bench.echo";
 
 fn routines() -> PoolBuilder {
@@ -311,6 +317,7 @@ async fn local(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
 
 /// A 64-byte TCP ping-pong on 127.0.0.1 between two blocking threads: the floor of
 /// any round trip between processes.
+#[cfg(feature = "cluster")]
 fn loopback_rtt(n: usize) -> Result<(Vec<Duration>, Duration), std::io::Error> {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -341,6 +348,12 @@ fn loopback_rtt(n: usize) -> Result<(Vec<Duration>, Duration), std::io::Error> {
     Ok((latencies, wall))
 }
 
+#[cfg(not(feature = "cluster"))]
+async fn process(_: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    Err("the process mode needs worker processes: run with --features cluster".into())
+}
+
+#[cfg(feature = "cluster")]
 async fn process(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     let mode = "process";
     let n = if config.quick { 5_000 } else { 20_000 };
@@ -533,6 +546,7 @@ fn ledger_memory() {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Worker processes re-run this binary: serve the routines, plus the bare echo
     // actor of the remote baseline.
+    #[cfg(feature = "cluster")]
     skein::serve_if_worker_with(routines, |_node| async {
         if let Ok((echo, _)) = Actor::spawn(None, RemoteEcho, ()).await {
             ractor::pg::join(ECHO_GROUP.to_string(), vec![echo.get_cell()]);

@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use skein::actors::WorkerMsg;
 use skein::{
     ContextVar, DispatchError, Never, Pool, Routine, StreamRoutine, SupervisionEvent, Token,
 };
@@ -138,7 +137,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
     };
     if let Some(worker) = pool.workers()[0].clone() {
-        worker.cast(WorkerMsg::Crash("crashed on purpose".into()))?;
+        skein::actors::crash(&worker, "crashed on purpose").await?;
     }
     let mut seen = Vec::new();
     while seen.len() < 2 {

@@ -133,6 +133,13 @@ pub struct RequestError {
     pub reason: String,
 }
 
+/// A direct dispatch whose args did not encode fails as a call would.
+impl<E> From<RequestError> for DispatchError<E> {
+    fn from(e: RequestError) -> DispatchError<E> {
+        DispatchError::Encode { reason: e.reason }
+    }
+}
+
 /// Reads the [`Reply`] of a direct dispatch of `R`: records its spends, merges its
 /// context into the current one (when there is one), and decodes the output or the
 /// routine's own error.

@@ -120,7 +120,7 @@ struct Tally {
 }
 
 /// Kills a live worker each time the count of finished calls crosses one of `KILLS`
-/// random thresholds, alternating `kill()` and an injected `Crash`, and waits for each
+/// random thresholds, alternating `kill()` and an injected crash, and waits for each
 /// fault's `WorkerFailed` before the next. Returns how many faults it delivered.
 async fn inject_faults(pool: Pool, mut finished: watch::Receiver<usize>, seed: u64) -> usize {
     let mut events = pool.events();
@@ -143,9 +143,9 @@ async fn inject_faults(pool: Pool, mut finished: watch::Receiver<usize>, seed: u
         if i % 2 == 0 {
             victim.kill();
         } else {
-            victim
-                .cast(WorkerMsg::Crash("chaos".into()))
-                .expect("a live worker takes the message");
+            skein::actors::crash(&victim, "chaos")
+                .await
+                .expect("a live worker takes the crash");
         }
         delivered += 1;
         events_until(
@@ -231,7 +231,7 @@ async fn every_call_ends_typed_under_panics_and_kills() {
                                 }
                             }
                         }
-                        Err(DispatchError::Panicked(message)) => {
+                        Err(DispatchError::Panicked { message }) => {
                             assert!(planned_panic, "call {seq} panicked unplanned: {message}");
                             assert!(
                                 message.contains(&format!("{PANIC_MARK} {seq}")),

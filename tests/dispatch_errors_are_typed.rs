@@ -137,7 +137,7 @@ async fn panic_is_panicked_with_its_message_and_the_worker_lives_on() {
     )
     .await;
     match result {
-        Err(DispatchError::Panicked(message)) => assert!(
+        Err(DispatchError::Panicked { message }) => assert!(
             message.contains("explode: kaboom-17"),
             "the panic message travels: {message:?}"
         ),
@@ -172,7 +172,7 @@ async fn unregistered_routine_is_unknown_routine() {
         .expect("pool builds");
     assert_eq!(
         within(BOUND, "call", pool.call::<Explode>("x".into())).await,
-        Err(DispatchError::UnknownRoutine("errors.explode".to_string()))
+        Err(DispatchError::UnknownRoutine { routine: "errors.explode".to_string() })
     );
     // The worker is fine afterwards.
     assert_eq!(within(BOUND, "call", pool.call::<Check>(1)).await, Ok(1));
@@ -206,7 +206,7 @@ async fn args_that_do_not_decode_are_bad_args() {
     let mut request = skein::request::<Check>(5).expect("args encode");
     request.args = vec![0xc1].into();
     match skein::decode_reply::<Check>(direct(&pool, request).await) {
-        Err(DispatchError::BadArgs(message)) => assert!(!message.is_empty()),
+        Err(DispatchError::BadArgs { reason: message }) => assert!(!message.is_empty()),
         other => panic!("expected BadArgs for garbage bytes, got {other:?}"),
     }
 
@@ -216,7 +216,7 @@ async fn args_that_do_not_decode_are_bad_args() {
         .expect("encodes")
         .into();
     match skein::decode_reply::<Check>(direct(&pool, request).await) {
-        Err(DispatchError::BadArgs(message)) => assert!(!message.is_empty()),
+        Err(DispatchError::BadArgs { reason: message }) => assert!(!message.is_empty()),
         other => panic!("expected BadArgs for a wrong-typed arg, got {other:?}"),
     }
 }
@@ -369,34 +369,34 @@ async fn dropping_the_last_pool_handle_cancels_dispatches_in_flight() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn builder_refuses_no_workers_and_duplicate_names() {
-    assert_eq!(
-        Pool::builder()
-            .workers(0)
-            .routine::<Check>()
-            .build()
-            .await
-            .unwrap_err(),
-        BuildError::NoWorkers
+    let refused = Pool::builder()
+        .workers(0)
+        .routine::<Check>()
+        .build()
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, BuildError::NoWorkers), "{refused:?}");
+    let refused = Pool::builder()
+        .workers(1)
+        .routine::<Check>()
+        .routine::<Impostor>()
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, BuildError::DuplicateRoutine { routine: "errors.check" }),
+        "{refused:?}"
     );
-    assert_eq!(
-        Pool::builder()
-            .workers(1)
-            .routine::<Check>()
-            .routine::<Impostor>()
-            .build()
-            .await
-            .unwrap_err(),
-        BuildError::DuplicateRoutine("errors.check")
-    );
-    assert_eq!(
-        Pool::builder()
-            .workers(1)
-            .routine::<Check>()
-            .stream_routine::<StreamImpostor>()
-            .build()
-            .await
-            .unwrap_err(),
-        BuildError::DuplicateRoutine("errors.check")
+    let refused = Pool::builder()
+        .workers(1)
+        .routine::<Check>()
+        .stream_routine::<StreamImpostor>()
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, BuildError::DuplicateRoutine { routine: "errors.check" }),
+        "{refused:?}"
     );
     // Registering the same routine twice is not a duplicate.
     let pool = Pool::builder()

@@ -78,7 +78,11 @@ fn worker0(pool: &Pool) -> ActorRef<WorkerMsg> {
 /// 8 calls block on the only worker; `fault` kills it; every call must end
 /// `WorkerCrashed` within [`AT_ONCE`], the events must show the failure and the
 /// restart of slot 0, and the pool must serve again. Returns the failure's reason.
-async fn in_flight_calls_fail_when(fault: impl FnOnce(&ActorRef<WorkerMsg>)) -> String {
+async fn in_flight_calls_fail_when<F, Fut>(fault: F) -> String
+where
+    F: FnOnce(ActorRef<WorkerMsg>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let pool = pool().await;
     let gate = Gate::new(); // never opened
     let calls: Vec<_> = (0..8)
@@ -93,7 +97,7 @@ async fn in_flight_calls_fail_when(fault: impl FnOnce(&ActorRef<WorkerMsg>)) -> 
     let mut events = pool.events(); // before the fault
     let victim = worker0(&pool);
     let deadline = Instant::now() + AT_ONCE;
-    fault(&victim);
+    fault(victim.clone()).await;
 
     for (i, call) in calls.into_iter().enumerate() {
         let result = tokio::time::timeout_at(deadline, call)
@@ -150,15 +154,15 @@ async fn in_flight_calls_fail_when(fault: impl FnOnce(&ActorRef<WorkerMsg>)) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_worker_fails_every_in_flight_call_at_once() {
-    in_flight_calls_fail_when(|worker| worker.kill()).await;
+    in_flight_calls_fail_when(|worker| async move { worker.kill() }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn injected_crash_fails_every_in_flight_call_at_once() {
-    let reason = in_flight_calls_fail_when(|worker| {
-        worker
-            .cast(WorkerMsg::Crash("injected".into()))
-            .expect("the live worker takes the message");
+    let reason = in_flight_calls_fail_when(|worker| async move {
+        skein::actors::crash(&worker, "injected")
+            .await
+            .expect("the live worker takes the crash");
     })
     .await;
     assert!(

@@ -19,10 +19,11 @@ const TLS_ENV: &str = "SKEIN_TEST_TLS";
 /// TLS from the test certificates in `tls/` (a throwaway CA and one certificate for
 /// `skein.test`, which every node both presents and verifies).
 fn tls() -> skein::actors::Tls {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use skein::actors::rustls_pki_types::pem::PemObject;
+    use skein::actors::rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use skein::actors::tokio_rustls;
+    use skein::actors::tokio_rustls::rustls::{ClientConfig, RootCertStore, ServerConfig};
     use std::sync::Arc;
-    use tokio_rustls::rustls::{ClientConfig, RootCertStore, ServerConfig};
 
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cluster/tls");
     let certs: Vec<CertificateDer<'static>> =
