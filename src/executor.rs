@@ -118,7 +118,11 @@ pub(crate) struct RoutineExecutor {
 }
 
 impl RoutineExecutor {
-    pub(crate) fn new(routines: Routines, pool: Weak<Caller>, mode: InstallMode) -> RoutineExecutor {
+    pub(crate) fn new(
+        routines: Routines,
+        pool: Weak<Caller>,
+        mode: InstallMode,
+    ) -> RoutineExecutor {
         RoutineExecutor {
             routines,
             pool,
@@ -258,12 +262,11 @@ fn open_stream<R: StreamRoutine>(
     request: &Request,
     link: Link,
 ) -> Result<Box<dyn StreamSession>, Reply> {
-    let incoming = payload::decode::<R::Args>(&request.args)
-        .map_err(|e| {
-            Reply::failed(DispatchError::BadArgs {
-                reason: e.to_string(),
-            })
-        })?;
+    let incoming = payload::decode::<R::Args>(&request.args).map_err(|e| {
+        Reply::failed(DispatchError::BadArgs {
+            reason: e.to_string(),
+        })
+    })?;
     Ok(Box::new(Session::<R> {
         cx: Context::continuation(),
         frame: Frame {

@@ -79,7 +79,7 @@ impl Pool {
     /// Runs `future` in a new context (see [`crate::scope`]); calls made inside it
     /// carry that context, and the workers' changes merge back into it.
     pub fn scope<F: Future>(&self, future: F) -> impl Future<Output = F::Output> {
-        crate::scope(future)
+        crate::context::scope(future)
     }
 
     /// Runs `R` on a worker with the current context, and merges the worker's changes
@@ -117,7 +117,10 @@ impl Pool {
         args: R::Args,
         timeout: Duration,
     ) -> Result<R::Output, DispatchError<R::Error>> {
-        self.shared.caller.call::<R>(args, Some(timeout), None).await
+        self.shared
+            .caller
+            .call::<R>(args, Some(timeout), None)
+            .await
     }
 
     /// Opens a streaming routine. Nothing is sent until the first item is asked for;

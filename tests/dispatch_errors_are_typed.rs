@@ -172,7 +172,9 @@ async fn unregistered_routine_is_unknown_routine() {
         .expect("pool builds");
     assert_eq!(
         within(BOUND, "call", pool.call::<Explode>("x".into())).await,
-        Err(DispatchError::UnknownRoutine { routine: "errors.explode".to_string() })
+        Err(DispatchError::UnknownRoutine {
+            routine: "errors.explode".to_string()
+        })
     );
     // The worker is fine afterwards.
     assert_eq!(within(BOUND, "call", pool.call::<Check>(1)).await, Ok(1));
@@ -384,7 +386,12 @@ async fn builder_refuses_no_workers_and_duplicate_names() {
         .await
         .unwrap_err();
     assert!(
-        matches!(refused, BuildError::DuplicateRoutine { routine: "errors.check" }),
+        matches!(
+            refused,
+            BuildError::DuplicateRoutine {
+                routine: "errors.check"
+            }
+        ),
         "{refused:?}"
     );
     let refused = Pool::builder()
@@ -395,7 +402,12 @@ async fn builder_refuses_no_workers_and_duplicate_names() {
         .await
         .unwrap_err();
     assert!(
-        matches!(refused, BuildError::DuplicateRoutine { routine: "errors.check" }),
+        matches!(
+            refused,
+            BuildError::DuplicateRoutine {
+                routine: "errors.check"
+            }
+        ),
         "{refused:?}"
     );
     // Registering the same routine twice is not a duplicate.

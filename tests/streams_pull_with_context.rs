@@ -256,7 +256,9 @@ async fn an_unknown_stream_routine_is_refused_by_name() {
     let pool = pool().await;
     let mut items = pool.stream::<Unregistered>(());
     match bounded(items.next()).await {
-        Some(Err(DispatchError::UnknownRoutine { routine: name })) => assert_eq!(name, Unregistered::NAME),
+        Some(Err(DispatchError::UnknownRoutine { routine: name })) => {
+            assert_eq!(name, Unregistered::NAME)
+        }
         other => panic!("expected UnknownRoutine, got {other:?}"),
     }
     assert!(

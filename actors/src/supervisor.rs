@@ -148,7 +148,12 @@ impl SupervisorBuilder {
     /// Worker processes too: `count` children that re-run the current binary, each
     /// joining `parent` with `workers_each` workers of its own.
     #[cfg(feature = "cluster")]
-    pub fn processes(mut self, count: usize, workers_each: usize, parent: &crate::Node) -> Self {
+    pub fn processes(
+        mut self,
+        count: usize,
+        workers_each: usize,
+        parent: &crate::node::Node,
+    ) -> Self {
         self.processes = (count > 0).then(|| Processes {
             count,
             workers_each,
@@ -194,8 +199,7 @@ impl SupervisorBuilder {
                 policy: self.policy,
                 set: self.set,
             };
-            let (processes, _) =
-                Actor::spawn(None, processes::ProcessSupervisor, args).await?;
+            let (processes, _) = Actor::spawn(None, processes::ProcessSupervisor, args).await?;
             supervisor.processes = Some(processes);
         }
         Ok(supervisor)

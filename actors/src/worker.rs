@@ -14,8 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::future::BoxFuture;
 use ractor::{
-    Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr,
-    SupervisionEvent as RactorEvent,
+    Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, SupervisionEvent as RactorEvent,
 };
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
@@ -500,7 +499,10 @@ impl Actor for Worker {
 /// # Errors
 ///
 /// The spawn error when the worker is not a live local actor.
-pub async fn crash(worker: &ActorRef<WorkerMsg>, reason: impl Into<String>) -> Result<(), SpawnErr> {
+pub async fn crash(
+    worker: &ActorRef<WorkerMsg>,
+    reason: impl Into<String>,
+) -> Result<(), SpawnErr> {
     Actor::spawn_linked(None, Doomed, reason.into(), worker.get_cell()).await?;
     Ok(())
 }
@@ -513,7 +515,11 @@ impl Actor for Doomed {
     type State = String;
     type Arguments = String;
 
-    async fn pre_start(&self, _: ActorRef<()>, reason: String) -> Result<String, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _: ActorRef<()>,
+        reason: String,
+    ) -> Result<String, ActorProcessingErr> {
         Ok(reason)
     }
 

@@ -10,9 +10,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use skein_actors::{Blob, TokenId, VarKey};
 
+use super::payload;
 use super::var::decode_value;
 use super::GetError;
-use super::payload;
 
 /// The shared state of every handle of one token.
 pub(crate) struct TokenCell {

@@ -5,9 +5,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use skein_actors::{Admission, Limits, RestartPolicy, StartError, Supervisor, WorkerSet};
 #[cfg(feature = "cluster")]
 use skein_actors::SupervisorBuilder;
+use skein_actors::{Admission, Limits, RestartPolicy, StartError, Supervisor, WorkerSet};
 
 use super::{Pool, PoolShared};
 use crate::context::InstallMode;

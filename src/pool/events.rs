@@ -49,10 +49,7 @@ impl Events {
 impl Stream for Events {
     type Item = SupervisionEvent;
 
-    fn poll_next(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<SupervisionEvent>> {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SupervisionEvent>> {
         self.events.poll_next_unpin(cx)
     }
 }

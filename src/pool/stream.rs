@@ -12,7 +12,7 @@ use skein_actors::{DispatchError, DispatchId, DispatchKind, Pull, WorkerMsg};
 use tokio::sync::oneshot;
 
 use crate::context::Context;
-use crate::dispatch::{finish, lost, prepare, retype, wait, CancelOnDrop, Caller};
+use crate::dispatch::{finish, lost, prepare, retype, wait, Caller, CancelOnDrop};
 use crate::routine::StreamRoutine;
 
 /// The caller's side of a streaming routine. Each item is pulled with the caller's
@@ -43,13 +43,10 @@ impl<R: StreamRoutine> RoutineStream<R> {
         args: R::Args,
         parent: Option<DispatchId>,
     ) -> RoutineStream<R> {
-        let items = stream::unfold(
-            Step::Start { pool, args, parent },
-            |step| async move {
-                let (item, next) = pull::<R>(step).await;
-                item.map(|item| (item, next))
-            },
-        );
+        let items = stream::unfold(Step::Start { pool, args, parent }, |step| async move {
+            let (item, next) = pull::<R>(step).await;
+            item.map(|item| (item, next))
+        });
         // Fused: polling again after the end keeps answering `None`.
         RoutineStream {
             items: items.boxed().fuse(),
@@ -143,4 +140,3 @@ impl<R: StreamRoutine> fmt::Debug for RoutineStream<R> {
             .finish()
     }
 }
-

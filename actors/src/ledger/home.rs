@@ -13,8 +13,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use crate::ids::{LedgerId, TokenId};
 use super::state::{Ledger, LedgerDelta, SpendOutcome};
+use crate::ids::{LedgerId, TokenId};
 
 /// This process's home ledger. Obtain it with [`home`].
 #[derive(Debug)]

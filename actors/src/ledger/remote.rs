@@ -11,7 +11,6 @@ use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr};
 
 use super::home::home;
-use super::spends::{LedgerUnavailable, Question};
 use super::state::SpendOutcome;
 use crate::ids::{LedgerId, TokenId};
 
@@ -73,33 +72,33 @@ pub(crate) async fn start() -> Result<ActorRef<LedgerMsg>, SpawnErr> {
     Ok(ledger)
 }
 
-/// Asks the home ledger of `id`, on its node, and waits a bounded time for the answer:
-/// whether the spend won, or whether the token is spent.
-pub(crate) async fn ask(id: TokenId, question: Question) -> Result<bool, LedgerUnavailable> {
-    let ledger = ractor::pg::get_members(&group_of(id.home()))
+/// Decides a spend at the home ledger of `id`, on its node; `None` when that node is
+/// not connected or does not answer in time.
+pub(crate) async fn spend(id: TokenId) -> Option<SpendOutcome> {
+    ask(id, LedgerMsg::Spend).await
+}
+
+/// Whether the home ledger of `id`, on its node, knows it spent; `None` when that node
+/// is not connected or does not answer in time.
+pub(crate) async fn is_spent(id: TokenId) -> Option<bool> {
+    ask(id, LedgerMsg::IsSpent).await
+}
+
+/// The one way a home ledger is asked: find a ledger actor of the token's home, send
+/// the question, wait a bounded time.
+async fn ask<T: Send + 'static>(
+    id: TokenId,
+    question: fn(TokenId, RpcReplyPort<T>) -> LedgerMsg,
+) -> Option<T> {
+    let ledger: ActorRef<LedgerMsg> = ractor::pg::get_members(&group_of(id.home()))
         .into_iter()
-        .next()
-        .map(ActorRef::<LedgerMsg>::from)
-        .ok_or(LedgerUnavailable)?;
-    let answer = match question {
-        Question::Spend => ledger
-            .call(
-                |port| LedgerMsg::Spend(id, port),
-                Some(REMOTE_SPEND_TIMEOUT),
-            )
-            .await
-            .map(|result| result.map(|outcome| outcome == SpendOutcome::Spent)),
-        Question::IsSpent => {
-            ledger
-                .call(
-                    |port| LedgerMsg::IsSpent(id, port),
-                    Some(REMOTE_SPEND_TIMEOUT),
-                )
-                .await
-        }
-    };
-    match answer {
-        Ok(CallResult::Success(answer)) => Ok(answer),
-        _ => Err(LedgerUnavailable),
+        .next()?
+        .into();
+    match ledger
+        .call(|port| question(id, port), Some(REMOTE_SPEND_TIMEOUT))
+        .await
+    {
+        Ok(CallResult::Success(answer)) => Some(answer),
+        _ => None,
     }
 }

@@ -30,10 +30,12 @@ pub async fn spend(id: TokenId) -> Result<SpendOutcome, LedgerUnavailable> {
     if here.is_spent(&id) {
         return Ok(SpendOutcome::AlreadySpent);
     }
-    let outcome = ask_home(id, Question::Spend).await?;
+    let won = ask_home(id, Question::Spend)
+        .await
+        .ok_or(LedgerUnavailable)?;
     // Either way the id is spent now: remember it here.
     here.learn([&id]);
-    Ok(if outcome {
+    Ok(if won {
         SpendOutcome::Spent
     } else {
         SpendOutcome::AlreadySpent
@@ -51,29 +53,35 @@ pub async fn is_spent(id: TokenId) -> Result<bool, LedgerUnavailable> {
     if id.home() == here.id() || here.is_spent(&id) {
         return Ok(here.is_spent(&id));
     }
-    let spent = ask_home(id, Question::IsSpent).await?;
+    let spent = ask_home(id, Question::IsSpent)
+        .await
+        .ok_or(LedgerUnavailable)?;
     if spent {
         here.learn([&id]);
     }
     Ok(spent)
 }
 
-/// What a spend asks a token's home.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Question {
-    /// Decide a spend; the answer is whether this spend won.
-    Spend,
-    /// Whether the token is spent.
-    IsSpent,
-}
-
+/// Asks a token's home node: whether this spend won, or whether the token is spent.
+/// `None` when the home cannot be reached.
 #[cfg(feature = "cluster")]
-async fn ask_home(id: TokenId, question: Question) -> Result<bool, LedgerUnavailable> {
-    super::remote::ask(id, question).await
+async fn ask_home(id: TokenId, question: Question) -> Option<bool> {
+    match question {
+        Question::Spend => super::remote::spend(id)
+            .await
+            .map(|outcome| outcome == SpendOutcome::Spent),
+        Question::IsSpent => super::remote::is_spent(id).await,
+    }
 }
 
 /// Without the `cluster` feature there is no other node to ask.
 #[cfg(not(feature = "cluster"))]
-async fn ask_home(_: TokenId, _: Question) -> Result<bool, LedgerUnavailable> {
-    Err(LedgerUnavailable)
+async fn ask_home(_: TokenId, _: Question) -> Option<bool> {
+    None
+}
+
+#[derive(Clone, Copy)]
+enum Question {
+    Spend,
+    IsSpent,
 }

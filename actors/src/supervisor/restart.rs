@@ -138,17 +138,44 @@ mod tests {
             .with_backoff(Duration::from_millis(10), Duration::from_millis(25));
         let mut window = RestartWindow::new(policy);
         let ms = Duration::from_millis;
-        assert_eq!(window.on_death(0), Verdict::Restart { after: ms(10), in_window: 1 });
-        assert_eq!(window.on_death(1), Verdict::Restart { after: ms(10), in_window: 2 });
-        assert_eq!(window.on_death(0), Verdict::Restart { after: ms(20), in_window: 3 });
+        assert_eq!(
+            window.on_death(0),
+            Verdict::Restart {
+                after: ms(10),
+                in_window: 1
+            }
+        );
+        assert_eq!(
+            window.on_death(1),
+            Verdict::Restart {
+                after: ms(10),
+                in_window: 2
+            }
+        );
+        assert_eq!(
+            window.on_death(0),
+            Verdict::Restart {
+                after: ms(20),
+                in_window: 3
+            }
+        );
         assert_eq!(window.on_death(0), Verdict::GiveUp { in_window: 3 });
         tokio::time::advance(Duration::from_secs(11)).await;
-        assert_eq!(window.on_death(0), Verdict::Restart { after: ms(10), in_window: 1 });
+        assert_eq!(
+            window.on_death(0),
+            Verdict::Restart {
+                after: ms(10),
+                in_window: 1
+            }
+        );
     }
 
     #[test]
     fn backoff_saturates() {
         let policy = RestartPolicy::default().with_backoff(Duration::from_secs(1), Duration::MAX);
-        assert_eq!(policy.backoff_for(usize::MAX), Duration::from_secs(u64::from(u32::MAX)));
+        assert_eq!(
+            policy.backoff_for(usize::MAX),
+            Duration::from_secs(u64::from(u32::MAX))
+        );
     }
 }
