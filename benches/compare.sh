@@ -4,7 +4,7 @@
 #   benches/compare.sh [--quick] [--pin]
 #
 # Runs wool's benchmark (../shared/anchors/wool_bench.py, wool 0.15.7 in a venv under
-# /tmp) and skein's (`--example bench --mode all`) interleaved, twice, so both see the
+# /tmp) and skein's (`--features cluster --example bench --mode all`) interleaved, twice, so both see the
 # same machine load, then prints a markdown table: each figure is the median of the
 # two rounds, and each ratio is against wool or a baseline from the same run.
 # --pin runs both on CPU 0 (taskset -c 0), as DESIGN §8 compares pinned with pinned.
@@ -28,7 +28,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 [ -f "$anchors/wool_bench.py" ] || { echo "wool_bench.py not found under $anchors (set SKEIN_ANCHORS)" >&2; exit 1; }
 
-cargo build --release --example bench >&2
+cargo build --release --features cluster --example bench >&2
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 for round in 1 2; do

@@ -2,7 +2,7 @@
 //! spent on a remote node is refused at home, and a worker process killed with
 //! SIGKILL fails its in-flight calls with `NodeDown` and is respawned.
 //!
-//!     cargo run --release --example cluster
+//!     cargo run --release --features cluster --example cluster
 //!
 //! The pool re-runs this same binary as its worker processes, so `main` calls
 //! `skein::serve_if_worker` before anything else.

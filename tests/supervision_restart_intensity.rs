@@ -5,7 +5,9 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use skein::{DispatchError, Never, Pool, RestartPolicy, Routine, SupervisionEvent};
 use support::pool_helpers::{events_until, within, BOUND};
@@ -90,17 +92,22 @@ async fn the_fourth_death_in_the_window_fails_the_pool() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// Runs on tokio's paused clock, which the restart window and ractor's `send_after`
+/// read, so each backoff is measured exactly rather than against the wall clock. The
+/// clock moves only while every task waits, and then straight to the next timer:
+/// between a death and its restart the one timer due first is the backoff's, so the
+/// restart comes exactly that long after the death. Every wait is still on an event
+/// and still bounded (by `BOUND` of paused time: a hang fails at once, not after 10 s).
+#[tokio::test(start_paused = true)]
 async fn backoff_doubles_with_each_restart_of_a_slot() {
-    // Nominal waits: 20 ms, 40 ms, 80 ms. Elapsed times are measurements here, not
-    // synchronisation: every wait is on an event.
-    let policy = RestartPolicy::new(10, Duration::from_secs(30))
-        .with_backoff(Duration::from_millis(20), Duration::from_secs(1));
+    // Nominal waits: 20, 40 and 80 ms, then 100 ms (the cap, not 160 ms).
+    let ms = Duration::from_millis;
+    let policy = RestartPolicy::new(10, Duration::from_secs(30)).with_backoff(ms(20), ms(100));
     let pool = one_worker_pool(policy).await;
     let mut events = pool.events();
 
     let mut waits = Vec::new();
-    for restart in 1..=3 {
+    for restart in 1..=4 {
         kill_worker0(&pool);
         let seen = events_until(&mut events, "the death", |e| {
             matches!(e, SupervisionEvent::WorkerFailed { worker: 0, .. })
@@ -119,10 +126,10 @@ async fn backoff_doubles_with_each_restart_of_a_slot() {
             "{seen:?}"
         );
     }
-    assert!(
-        waits[2] >= Duration::from_millis(60),
-        "the 3rd restart waits at least twice the 1st's nominal 20 ms backoff \
-         (nominal 80 ms); measured waits {waits:?}"
+    assert_eq!(
+        waits,
+        [ms(20), ms(40), ms(80), ms(100)],
+        "each restart of the slot waits twice the one before, up to max_backoff"
     );
     assert_eq!(
         within(BOUND, "a call after the restarts", pool.call::<Echo>(3)).await,

@@ -450,7 +450,7 @@ impl Actor for Worker {
 
     async fn handle(
         &self,
-        myself: ActorRef<WorkerMsg>,
+        _myself: ActorRef<WorkerMsg>,
         message: WorkerMsg,
         state: &mut WorkerState,
     ) -> Result<(), ActorProcessingErr> {
@@ -468,7 +468,6 @@ impl Actor for Worker {
                 }
             }
         }
-        let _ = myself;
         Ok(())
     }
 

@@ -2,8 +2,9 @@
 //!
 //! The state lives in a process-wide value rather than inside an actor, because token
 //! ids are minted by `ContextVar::set` anywhere in the process, with or without a pool
-//! and on any tokio runtime; an actor is bound to the runtime that spawned it. The
-//! [`LedgerActor`](crate::LedgerActor) is the mailbox face of this same state.
+//! and on any tokio runtime; an actor is bound to the runtime that spawned it. With the
+//! `cluster` feature each node starts a ledger actor that serves this same state to
+//! other nodes.
 //!
 //! Every token id names its home ledger. Within one process every spend is decided
 //! here, under one lock, so concurrent spends of one id race to exactly one winner.
