@@ -1,27 +1,30 @@
 //! Multi-process tests: pools whose workers are other processes on 127.0.0.1, nodes
-//! that refuse each other, and processes that must not outlive their parents.
+//! that refuse each other, processes that must not outlive their parents, and nodes
+//! that share one process.
 //!
 //! This binary has its own `main` (`harness = false`): a pool built with
 //! `processes(n)` re-runs it as worker processes, which must reach
 //! `skein::serve_if_worker` before anything else.
 //!
 //! Every test runs in a process of its own (this binary again, with
-//! `SKEIN_TEST_MODE=test`): ractor's name registry and process groups, the home
-//! ledger and the wire limits are process-wide, so tests that kill, stop and refuse
-//! nodes cannot share one process without leaking into each other. The runner bounds
+//! `SKEIN_TEST_MODE=test`): ractor's name registry and process groups and the home
+//! ledger are process-wide, so tests that kill, stop and refuse nodes cannot share
+//! one process without leaking into each other. The runner bounds
 //! each test process and kills it past the bound. Two more modes run this binary as a
 //! helper a test starts: `parent` (an intermediate parent with worker processes of its
 //! own) and `node` (a bare node that prints its events).
 
-mod faults;
-mod lifecycle;
-mod nodes;
-mod oracle;
+mod any_number_of_nodes_share_one_process;
+mod dead_and_hung_nodes_fail_in_flight_calls;
+mod nodes_connect_by_name_and_refuse_outsiders;
+mod oracle_holds_across_processes;
 #[path = "../support/oracle.rs"]
 mod oracle_model;
+mod oversize_frames_are_refused_typed;
 mod support;
-mod tokens;
-mod wire;
+mod tokens_spent_at_most_once_across_processes;
+mod too_many_process_deaths_fail_the_pool;
+mod worker_processes_never_outlive_their_parent;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,6 +33,25 @@ use skein::actors::Blob;
 use skein::{ContextVar, Never, Pool, PoolBuilder, ResetErrorKind, Routine, Token};
 
 use crate::support::BOUND;
+use any_number_of_nodes_share_one_process::two_nodes_in_one_process_serve_calls;
+use dead_and_hung_nodes_fail_in_flight_calls::{
+    a_hung_node_is_cut_off_within_2_s, a_hung_node_is_welcomed_back_when_it_resumes,
+    a_killed_node_fails_in_flight_calls_and_is_replaced,
+};
+use nodes_connect_by_name_and_refuse_outsiders::{
+    a_tls_cluster_serves_calls_and_refuses_plain_peers, a_wrong_cookie_is_refused_on_both_sides,
+    peers_by_dns_name,
+};
+use oracle_holds_across_processes::any_script_across_processes_matches_one_local_scope;
+use oversize_frames_are_refused_typed::oversize_frames_are_refused_typed_across_the_wire;
+use tokens_spent_at_most_once_across_processes::{
+    a_spend_survives_its_workers_death, an_unreachable_home_refuses_the_spend,
+    one_spend_per_token_across_processes,
+};
+use too_many_process_deaths_fail_the_pool::too_many_process_deaths_fail_the_pool;
+use worker_processes_never_outlive_their_parent::{
+    children_exit_when_the_parent_is_killed, children_exit_when_the_pool_drops,
+};
 
 /// Which role this process plays; unset, it is the runner.
 pub const MODE_ENV: &str = "SKEIN_TEST_MODE";
@@ -189,7 +211,7 @@ pub fn routines() -> PoolBuilder {
         .routine::<Park>()
         .routine::<Len>()
         .routine::<Bytes>()
-        .routine::<oracle::OracleStep>()
+        .routine::<oracle_holds_across_processes::OracleStep>()
 }
 
 async fn calls_run_in_worker_processes() {
@@ -224,43 +246,49 @@ fn tests() -> Vec<Test> {
             Box::pin(calls_run_in_worker_processes())
         }),
         ("one_spend_per_token_across_processes", || {
-            Box::pin(tokens::one_spend_per_token_across_processes())
+            Box::pin(one_spend_per_token_across_processes())
         }),
         ("a_spend_survives_its_workers_death", || {
-            Box::pin(tokens::a_spend_survives_its_workers_death())
+            Box::pin(a_spend_survives_its_workers_death())
         }),
         ("an_unreachable_home_refuses_the_spend", || {
-            Box::pin(tokens::an_unreachable_home_refuses_the_spend())
+            Box::pin(an_unreachable_home_refuses_the_spend())
         }),
         (
             "a_killed_node_fails_in_flight_calls_and_is_replaced",
-            || Box::pin(faults::a_killed_node_fails_in_flight_calls_and_is_replaced()),
+            || Box::pin(a_killed_node_fails_in_flight_calls_and_is_replaced()),
         ),
         ("a_hung_node_is_cut_off_within_2_s", || {
-            Box::pin(faults::a_hung_node_is_cut_off_within_2_s())
+            Box::pin(a_hung_node_is_cut_off_within_2_s())
         }),
         ("a_hung_node_is_welcomed_back_when_it_resumes", || {
-            Box::pin(faults::a_hung_node_is_welcomed_back_when_it_resumes())
+            Box::pin(a_hung_node_is_welcomed_back_when_it_resumes())
         }),
         ("children_exit_when_the_pool_drops", || {
-            Box::pin(lifecycle::children_exit_when_the_pool_drops())
+            Box::pin(children_exit_when_the_pool_drops())
         }),
         ("children_exit_when_the_parent_is_killed", || {
-            Box::pin(lifecycle::children_exit_when_the_parent_is_killed())
+            Box::pin(children_exit_when_the_parent_is_killed())
         }),
         ("a_wrong_cookie_is_refused_on_both_sides", || {
-            Box::pin(nodes::a_wrong_cookie_is_refused_on_both_sides())
+            Box::pin(a_wrong_cookie_is_refused_on_both_sides())
         }),
-        ("peers_by_dns_name", || Box::pin(nodes::peers_by_dns_name())),
+        ("peers_by_dns_name", || Box::pin(peers_by_dns_name())),
         ("a_tls_cluster_serves_calls_and_refuses_plain_peers", || {
-            Box::pin(nodes::a_tls_cluster_serves_calls_and_refuses_plain_peers())
+            Box::pin(a_tls_cluster_serves_calls_and_refuses_plain_peers())
         }),
         (
             "any_script_across_processes_matches_one_local_scope",
-            || Box::pin(oracle::any_script_across_processes_matches_one_local_scope()),
+            || Box::pin(any_script_across_processes_matches_one_local_scope()),
         ),
         ("oversize_frames_are_refused_typed_across_the_wire", || {
-            Box::pin(wire::oversize_frames_are_refused_typed_across_the_wire())
+            Box::pin(oversize_frames_are_refused_typed_across_the_wire())
+        }),
+        ("too_many_process_deaths_fail_the_pool", || {
+            Box::pin(too_many_process_deaths_fail_the_pool())
+        }),
+        ("two_nodes_in_one_process_serve_calls", || {
+            Box::pin(two_nodes_in_one_process_serve_calls())
         }),
     ]
 }
@@ -269,8 +297,8 @@ fn main() {
     skein::serve_if_worker(routines);
     match std::env::var(MODE_ENV).as_deref() {
         Ok("test") => run_one(),
-        Ok("parent") => lifecycle::intermediate_parent(),
-        Ok("node") => nodes::node(),
+        Ok("parent") => worker_processes_never_outlive_their_parent::intermediate_parent(),
+        Ok("node") => nodes_connect_by_name_and_refuse_outsiders::node(),
         Ok(other) => panic!("unknown {MODE_ENV} {other:?}"),
         Err(_) => run_all(),
     }
