@@ -53,12 +53,11 @@ impl Caller {
         let request = prepare(R::NAME, &args, cx.as_ref(), timeout, caller)?;
         drop(args); // tokens in the args moved to the worker
         let sent = self.send(request, DispatchKind::Call).map_err(retype)?;
+        let lost = lost(&sent.worker);
         // Dropped before the reply (the caller cancelled, or the deadline passed), the
         // guard cancels the routine on the worker.
-        let guard = CancelOnDrop::new(&sent);
-        let reply = wait(sent.reply, timeout, lost(&sent.worker))
-            .await
-            .map_err(retype)?;
+        let guard = CancelOnDrop(Some((sent.worker, sent.id)));
+        let reply = wait(sent.reply, timeout, lost).await.map_err(retype)?;
         guard.disarm();
         finish_call::<R>(cx.as_ref(), reply, self.mode)
     }

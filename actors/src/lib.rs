@@ -12,7 +12,7 @@
 //!   the [`Executor`] trait through which a worker runs routines;
 //! - supervision: the [`Supervisor`] that keeps a pool's workers alive, and the
 //!   [`WorkerSet`] through which callers reach them;
-//! - nodes (feature `cluster`): [`Node`], a process's place in a cluster.
+//! - nodes (feature `cluster`): `Node`, a process's place in a cluster.
 //!
 //! It knows token *ids*, never the typed `ContextVar` or `Token` of the `skein` crate,
 //! and it never depends on `skein`: the compiler enforces that layering.

@@ -21,14 +21,26 @@ pub struct WorkerSet {
 
 #[derive(Debug)]
 struct Inner {
-    /// The pool's own workers, by slot; `None` while a slot restarts.
-    slots: RwLock<Vec<Option<WorkerHandle>>>,
-    /// Workers of other nodes in the pool's process group.
-    remote: RwLock<Vec<ActorRef<WorkerMsg>>>,
+    routes: RwLock<Routes>,
     next: AtomicUsize,
     /// Set by either supervisor when it gives up; never cleared.
     failed: AtomicBool,
     events: broadcast::Sender<SupervisionEvent>,
+}
+
+/// Every worker a dispatch may go to, behind one lock: routing reads it once.
+#[derive(Debug, Default)]
+struct Routes {
+    /// The pool's own workers, by slot; `None` while a slot restarts.
+    slots: Vec<Option<WorkerHandle>>,
+    /// Workers of other nodes in the pool's process group.
+    remote: Vec<ActorRef<WorkerMsg>>,
+}
+
+impl Routes {
+    fn len(&self) -> usize {
+        self.slots.len() + self.remote.len()
+    }
 }
 
 /// Where a dispatch goes: a worker of this process, or one on another node.
@@ -58,8 +70,7 @@ impl WorkerSet {
         let (events, _) = broadcast::channel(1024);
         WorkerSet {
             inner: Arc::new(Inner {
-                slots: RwLock::new(Vec::new()),
-                remote: RwLock::new(Vec::new()),
+                routes: RwLock::default(),
                 next: AtomicUsize::new(0),
                 failed: AtomicBool::new(false),
                 events,
@@ -84,8 +95,13 @@ impl WorkerSet {
             return Err(Failure::PoolFailed);
         }
         let mut pending = (dispatch, reply);
-        for _ in 0..self.len() {
-            match self.pick().ok_or(Failure::NoWorkers)? {
+        // As many tries as there were workers at the first pick.
+        let (mut target, n) = self.pick();
+        for attempt in 0..n {
+            if attempt > 0 {
+                target = self.pick().0;
+            }
+            match target.take().ok_or(Failure::NoWorkers)? {
                 Target::Local(worker) => match worker.admit(pending.0, pending.1) {
                     Ok(()) => return Ok(worker.actor().clone()),
                     Err(back) => pending = back,
@@ -104,21 +120,24 @@ impl WorkerSet {
         Err(Failure::NoWorkers)
     }
 
-    /// The next live worker, local or remote, round robin.
-    fn pick(&self) -> Option<Target> {
-        let slots = read(&self.inner.slots);
-        let remote = read(&self.inner.remote);
-        let n = slots.len() + remote.len();
+    /// The next live worker, local or remote, round robin, and how many workers there
+    /// are.
+    fn pick(&self) -> (Option<Target>, usize) {
+        let routes = read(&self.inner.routes);
+        let n = routes.len();
         let start = self.inner.next.fetch_add(1, Ordering::Relaxed);
-        (0..n).find_map(|i| match (start + i) % n {
-            i if i < slots.len() => slots[i].clone().map(Target::Local),
-            i => Some(Target::Remote(remote[i - slots.len()].clone())),
-        })
+        let target = (0..n).find_map(|i| match (start + i) % n {
+            i if i < routes.slots.len() => routes.slots[i].clone().map(Target::Local),
+            i => Some(Target::Remote(
+                routes.remote[i - routes.slots.len()].clone(),
+            )),
+        });
+        (target, n)
     }
 
     /// How many workers there are, local slots and remote workers together.
     pub fn len(&self) -> usize {
-        read(&self.inner.slots).len() + read(&self.inner.remote).len()
+        read(&self.inner.routes).len()
     }
 
     /// Whether there are no workers at all.
@@ -128,7 +147,8 @@ impl WorkerSet {
 
     /// The pool's own workers, by slot (`None` while a slot restarts).
     pub fn live(&self) -> Vec<Option<ActorRef<WorkerMsg>>> {
-        read(&self.inner.slots)
+        read(&self.inner.routes)
+            .slots
             .iter()
             .map(|slot| slot.as_ref().map(|w| w.actor().clone()))
             .collect()
@@ -136,7 +156,7 @@ impl WorkerSet {
 
     /// The workers of other nodes this pool routes to.
     pub fn remote(&self) -> Vec<ActorRef<WorkerMsg>> {
-        read(&self.inner.remote).clone()
+        read(&self.inner.routes).remote.clone()
     }
 
     /// Whether the pool gave up: either supervisor exceeded its restart intensity.
@@ -163,19 +183,19 @@ impl WorkerSet {
     }
 
     pub(crate) fn resize(&self, n: usize) {
-        *write(&self.inner.slots) = vec![None; n];
+        write(&self.inner.routes).slots = vec![None; n];
     }
 
     pub(crate) fn set(&self, slot: usize, worker: Option<WorkerHandle>) {
-        write(&self.inner.slots)[slot] = worker;
+        write(&self.inner.routes).slots[slot] = worker;
     }
 
     pub(crate) fn is_empty_slot(&self, slot: usize) -> bool {
-        read(&self.inner.slots)[slot].is_none()
+        read(&self.inner.routes).slots[slot].is_none()
     }
 
     pub(crate) fn slot_of(&self, cell: &ActorCell) -> Option<usize> {
-        read(&self.inner.slots).iter().position(|slot| {
+        read(&self.inner.routes).slots.iter().position(|slot| {
             slot.as_ref()
                 .is_some_and(|w| w.actor().get_id() == cell.get_id())
         })
@@ -183,7 +203,8 @@ impl WorkerSet {
 
     /// Empties every slot and returns the workers that were in them.
     pub(crate) fn take_all(&self) -> Vec<WorkerHandle> {
-        write(&self.inner.slots)
+        write(&self.inner.routes)
+            .slots
             .iter_mut()
             .filter_map(Option::take)
             .collect()
@@ -191,7 +212,7 @@ impl WorkerSet {
 
     pub(crate) fn set_remote(&self, workers: Vec<ActorRef<WorkerMsg>>) {
         let count = workers.len();
-        *write(&self.inner.remote) = workers;
+        write(&self.inner.routes).remote = workers;
         self.emit(SupervisionEvent::RemoteWorkers { count });
     }
 }
