@@ -11,7 +11,8 @@
 //! and `reset` fail there with a clear error and `get` sees only the default. Use
 //! [`spawn`] to carry a fork of the current context.
 //!
-//! One dispatch, in context terms (see `tests/oracle.rs` for it run end to end):
+//! One dispatch, in context terms (`tests/dispatch_matches_local_oracle.rs` runs it end
+//! to end):
 //!
 //! ```
 //! use skein::{payload, Context, ContextVar, InstallMode};
