@@ -138,7 +138,8 @@ impl Context {
     /// # Errors
     ///
     /// In [`InstallMode::Strict`], an [`InstallError`] listing every value that does not
-    /// decode as its declared type; nothing is merged. In lenient mode those values are
+    /// decode as exactly one value of its declared type (bytes left over after it make
+    /// it bad too); nothing is merged. In lenient mode those values are
     /// dropped (their token ids still apply) and listed in the returned warnings.
     pub fn merge(
         &self,

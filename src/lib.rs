@@ -53,4 +53,4 @@ pub use skein_actors::{DispatchError, RestartPolicy, SupervisionEvent};
 #[cfg(feature = "cluster")]
 pub use pool::process::{serve_if_worker, serve_if_worker_with};
 #[cfg(feature = "cluster")]
-pub use skein_actors::{ConnectError, Node, NodeBuilder, NodeError, NodeEvent};
+pub use skein_actors::{ConnectError, Node, NodeBuilder, NodeError, NodeEvent, RefusalReason};

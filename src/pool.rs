@@ -150,6 +150,8 @@ impl Pool {
 
     /// Waits until the pool routes to at least `n` workers, local and remote together:
     /// for a pool whose workers are on other nodes, that connect after it starts.
+    /// A `within` too far ahead to be a point in time (such as [`Duration::MAX`])
+    /// means no deadline: it waits until there are `n`.
     ///
     /// # Errors
     ///
@@ -161,10 +163,19 @@ impl Pool {
     pub async fn wait_for_workers(&self, n: usize, within: Duration) -> Result<(), WaitError> {
         let workers = &self.shared.caller.workers;
         let mut events = self.events();
-        let deadline = tokio::time::Instant::now() + within;
+        // A `within` past what an instant can hold is no deadline, never an overflow.
+        // tokio's timer rounds a deadline up to its next millisecond by adding to it,
+        // so a deadline must leave that much room too.
+        let deadline = tokio::time::Instant::now()
+            .checked_add(within)
+            .filter(|deadline| deadline.checked_add(Duration::from_millis(1)).is_some());
         while workers.len() < n {
             // Every change of membership is an event; wait for the next one.
-            match tokio::time::timeout_at(deadline, events.next()).await {
+            let next = match deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline, events.next()).await,
+                None => Ok(events.next().await),
+            };
+            match next {
                 Ok(Some(_)) => continue,
                 Ok(None) | Err(_) => break,
             }

@@ -6,7 +6,8 @@
 //! several) and keeps reconnecting with backoff; it pings every connected peer on a
 //! heartbeat and tears down the session of one that stops answering.
 //!
-//! - `events`: [`NodeEvent`], what a node reports.
+//! - `events`: [`NodeEvent`], what a node reports, and rate-limited refusal logs.
+//! - `listener`: the accept loop, which guards a connection until it authenticates.
 //! - `sessions`: the table of sessions, kept from ractor_cluster's events.
 //! - `heartbeat`: the agent that answers pings, and the loop that sends them.
 //! - `connect`: dialing a peer once, or keeping it connected.
@@ -19,6 +20,7 @@
 mod connect;
 mod events;
 mod heartbeat;
+mod listener;
 mod sessions;
 mod tls;
 mod wire;
@@ -34,13 +36,15 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
 pub use connect::ConnectError;
-pub use events::NodeEvent;
+pub use events::{NodeEvent, RefusalReason};
 pub use tls::Tls;
 
 use crate::frame::Limits;
 use crate::ledger::remote::{self as ledger, LedgerMsg};
 use connect::Dialer;
+use events::Events;
 use heartbeat::AgentMsg;
+use listener::{HandshakeLimits, Pending};
 use sessions::{Forward, Sessions};
 
 /// The bytes a session reads beyond the frame limit: ractor_cluster's envelope around
@@ -59,8 +63,12 @@ pub struct NodeBuilder {
     misses: u32,
     backoff: (Duration, Duration),
     limits: Limits,
+    handshake: HandshakeLimits,
     transitive: bool,
 }
+
+/// The smallest frame limit a node takes: a dispatch of small args must fit.
+const MIN_FRAME_BYTES: usize = 1024;
 
 /// A node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +98,14 @@ pub enum NodeError {
     /// The node's actors failed to start.
     #[error("the node's actors failed to start")]
     Start(#[from] SpawnErr),
+    /// A setting cannot work.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The builder's setting.
+        field: &'static str,
+        /// Why it cannot work.
+        reason: &'static str,
+    },
 }
 
 impl NodeBuilder {
@@ -101,6 +117,7 @@ impl NodeBuilder {
     }
 
     /// The shared secret of the cluster. Nodes with different cookies refuse each other.
+    /// It must not be empty.
     pub fn cookie(mut self, cookie: impl Into<String>) -> Self {
         self.cookie = Some(cookie.into());
         self
@@ -127,22 +144,48 @@ impl NodeBuilder {
     }
 
     /// The heartbeat period, and how many missed beats in a row tear a session down
-    /// (default 250 ms and 2: a hung peer is cut off within about 0.75 s).
+    /// (default 250 ms and 2: a hung peer is cut off within about 0.75 s). The period
+    /// must be more than zero and `misses` at least one.
     pub fn heartbeat(mut self, period: Duration, misses: u32) -> Self {
         self.heartbeat = period;
-        self.misses = misses.max(1);
+        self.misses = misses;
         self
     }
 
-    /// The reconnect backoff: the first wait, doubling up to the longest.
+    /// How long an incoming connection has to authenticate, its TLS handshake
+    /// included (default 5 s); past it the connection is closed and reported
+    /// `Refused` with [`RefusalReason::HandshakeTimeout`]. More than zero.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake.timeout = timeout;
+        self
+    }
+
+    /// How many bytes an incoming connection may deliver before it authenticates
+    /// (default 16 KiB; a handshake takes well under 1 KiB). At least 1 KiB.
+    pub fn handshake_bytes(mut self, max_bytes: usize) -> Self {
+        self.handshake.max_bytes = max_bytes;
+        self
+    }
+
+    /// How many incoming connections may be waiting to authenticate at once (default
+    /// 64); a connection past it is closed at once and reported `Refused` with
+    /// [`RefusalReason::TooManyPending`]. At least one.
+    pub fn max_pending_handshakes(mut self, n: usize) -> Self {
+        self.handshake.max_pending = n;
+        self
+    }
+
+    /// The reconnect backoff: the first wait, doubling up to the longest. The first
+    /// must be more than zero and no longer than the longest.
     pub fn reconnect_backoff(mut self, first: Duration, longest: Duration) -> Self {
         self.backoff = (first, longest);
         self
     }
 
-    /// The largest frame this node sends or reads (default 16 MiB). A dispatch or a
-    /// reply past it is refused with a typed error and the session stays up. Nodes of
-    /// one cluster should agree: a frame past the reader's limit ends the session.
+    /// The largest frame this node sends or reads (default 16 MiB, at least 1 KiB). A
+    /// dispatch or a reply past it is refused with a typed error and the session stays
+    /// up. Nodes of one cluster should agree: a frame past the reader's limit ends the
+    /// session.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
@@ -164,6 +207,7 @@ impl NodeBuilder {
     /// [`NodeError`] for a missing cookie, a bad or busy address, or actors that fail
     /// to start.
     pub async fn build(self) -> Result<Node, NodeError> {
+        self.validate()?;
         let cookie = self.cookie.ok_or(NodeError::NoCookie)?;
         let requested: SocketAddr =
             self.listen
@@ -172,47 +216,54 @@ impl NodeBuilder {
                     address: self.listen.clone(),
                     source,
                 })?;
-        // ractor_cluster cannot report the port it bound when asked for port 0, so
-        // pick a free one here first.
-        let addr = if requested.port() == 0 {
-            std::net::TcpListener::bind(requested)
-                .and_then(|l| l.local_addr())
-                .map_err(|source| NodeError::Bind {
-                    address: requested,
-                    source,
-                })?
-        } else {
-            requested
-        };
+        let listener = tokio::net::TcpListener::bind(requested)
+            .await
+            .map_err(|source| NodeError::Bind {
+                address: requested,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| NodeError::Bind {
+            address: requested,
+            source,
+        })?;
         let name = self.name.unwrap_or_else(|| format!("skein@{addr}"));
 
-        let encryption = match &self.tls {
-            Some(tls) => IncomingEncryptionMode::Tls(tls.acceptor.clone()),
-            None => IncomingEncryptionMode::Raw,
-        };
         let mode = if self.transitive {
             NodeConnectionMode::Transitive
         } else {
             NodeConnectionMode::Isolated
         };
+        // The node accepts connections itself (`listener.rs`). ractor_cluster's server
+        // insists on a listener of its own: it gets one on an ephemeral loopback port,
+        // told to no one, that refuses every TLS handshake, so nothing reaches a
+        // session through it. Peers are told the node's real port.
+        let refuse_all = listener::refuse_all()
+            .map_err(|e| NodeError::Start(SpawnErr::StartupFailed(e.to_string().into())))?;
         let server = NodeServer::new(
-            addr.port(),
+            0,
             cookie.clone(),
             name.clone(),
             addr.ip().to_string(),
-            Some(encryption),
+            Some(IncomingEncryptionMode::Tls(refuse_all)),
             Some(mode),
         )
-        .with_listen_addr(addr.ip())
+        .with_listen_addr(std::net::Ipv4Addr::LOCALHOST.into())
         .with_max_inbound_frame_size(
             self.limits.max_frame_bytes.saturating_add(ENVELOPE_BYTES) as u64,
         );
         let (server, _) = Actor::spawn(None, server, ()).await?;
+        let start_failed = |e: ractor::MessagingErr<NodeServerMessage>| {
+            NodeError::Start(SpawnErr::StartupFailed(e.to_string().into()))
+        };
+        // After the message its own listener sent while it started.
+        server
+            .cast(NodeServerMessage::PortChanged { port: addr.port() })
+            .map_err(start_failed)?;
         // From here on `inner` owns what has started: a later failure stops it.
         let mut inner = NodeInner {
             dialer: Arc::new(Dialer {
                 server,
-                tls: self.tls,
+                tls: self.tls.clone(),
                 own: addr,
                 sessions: Sessions::default(),
             }),
@@ -221,26 +272,31 @@ impl NodeBuilder {
             name,
             cookie,
             limits: self.limits,
-            events: broadcast::channel(256).0,
+            events: Events::new(),
             tasks: Mutex::new(Vec::new()),
         };
         inner.agent = Some(heartbeat::start_agent().await?);
         inner.ledger = Some(ledger::start().await?);
 
-        let (raw_tx, raw_rx) = mpsc::unbounded_channel();
+        let pending = Pending::default();
+        let (raw, raw_rx) = mpsc::unbounded_channel();
         inner
             .dialer
             .server
             .cast(NodeServerMessage::SubscribeToEvents {
                 id: "skein".to_string(),
-                subscription: Box::new(Forward(raw_tx)),
+                subscription: Box::new(Forward {
+                    raw,
+                    pending: pending.clone(),
+                }),
             })
-            .map_err(|e| NodeError::Start(SpawnErr::StartupFailed(e.to_string().into())))?;
+            .map_err(start_failed)?;
         let sessions = inner.dialer.sessions.clone();
         let mut tasks = vec![
             tokio::spawn(sessions::track(
                 raw_rx,
                 sessions.clone(),
+                pending.clone(),
                 inner.events.clone(),
             )),
             tokio::spawn(heartbeat::beat(
@@ -248,6 +304,14 @@ impl NodeBuilder {
                 inner.events.clone(),
                 self.heartbeat,
                 self.misses,
+            )),
+            tokio::spawn(listener::accept(
+                listener,
+                inner.dialer.server.clone(),
+                self.tls.map(|tls| tls.acceptor),
+                self.handshake,
+                pending,
+                inner.events.clone(),
             )),
         ];
         for peer in self.peers {
@@ -261,6 +325,47 @@ impl NodeBuilder {
         Ok(Node {
             inner: Arc::new(inner),
         })
+    }
+
+    /// Every setting that cannot work is refused here, by name, before anything
+    /// starts: nothing later may panic on a value the user passed.
+    fn validate(&self) -> Result<(), NodeError> {
+        let invalid = |field, reason| Err(NodeError::Invalid { field, reason });
+        if self.cookie.as_deref() == Some("") {
+            return invalid("cookie", "an empty shared secret is no secret");
+        }
+        if self.heartbeat.is_zero() {
+            return invalid("heartbeat period", "must be more than zero");
+        }
+        if self.misses == 0 {
+            return invalid("heartbeat misses", "must be at least one");
+        }
+        let (first, longest) = self.backoff;
+        if first.is_zero() {
+            return invalid("reconnect backoff", "the first wait must be more than zero");
+        }
+        if first > longest {
+            return invalid(
+                "reconnect backoff",
+                "the first wait is longer than the longest",
+            );
+        }
+        if self.limits.max_frame_bytes < MIN_FRAME_BYTES {
+            return invalid(
+                "limits",
+                "a frame limit under 1 KiB cannot carry a dispatch",
+            );
+        }
+        if self.handshake.timeout.is_zero() {
+            return invalid("handshake timeout", "must be more than zero");
+        }
+        if self.handshake.max_bytes < HandshakeLimits::MIN_BYTES {
+            return invalid("handshake bytes", "a handshake needs at least 1 KiB");
+        }
+        if self.handshake.max_pending == 0 {
+            return invalid("max pending handshakes", "must be at least one");
+        }
+        Ok(())
     }
 }
 
@@ -286,7 +391,7 @@ struct NodeInner {
     name: String,
     cookie: String,
     limits: Limits,
-    events: broadcast::Sender<NodeEvent>,
+    events: Events,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -332,6 +437,7 @@ impl Node {
             misses: 2,
             backoff: (Duration::from_millis(50), Duration::from_secs(5)),
             limits: Limits::default(),
+            handshake: HandshakeLimits::default(),
             transitive: false,
         }
     }

@@ -113,8 +113,8 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, PayloadError>
 ///
 /// # Errors
 ///
-/// [`PayloadError::Decode`] if the bytes are not a valid encoding of `T`. Never
-/// panics, whatever the input.
+/// [`PayloadError::Decode`] if the bytes are not exactly one valid encoding of `T`
+/// (bytes left over after it are refused). Never panics, whatever the input.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<Incoming<T>, PayloadError> {
     let guard = CodecGuard::push(Codec::Decoding(Vec::new()));
     let result = skein_actors::codec::decode_body(bytes);

@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use skein_actors::codec::decode_body;
 use skein_actors::{Blob, VarKey};
 
 use super::registry::{self, CollisionError};
@@ -112,7 +113,8 @@ pub enum GetError {
     #[error(transparent)]
     Collision(#[from] CollisionError),
     /// The bound value (which arrived from the wire before this variable was declared)
-    /// does not decode as this variable's type.
+    /// does not decode as exactly one value of this variable's type: bytes left over
+    /// after it make it bad too.
     #[error("value of {key} failed to decode: {message}")]
     Decode {
         /// The variable.
@@ -122,17 +124,19 @@ pub enum GetError {
     },
 }
 
+// Values are decoded exactly: bytes left over after a `T` make the value bad, as
+// `rmp_serde::from_slice` (which stops after one value) would not say.
 pub(crate) fn decode_value<T: DeserializeOwned>(key: &VarKey, bytes: &[u8]) -> Result<T, GetError> {
-    rmp_serde::from_slice(bytes).map_err(|e| GetError::Decode {
+    decode_body(bytes).map_err(|e| GetError::Decode {
         key: key.clone(),
         message: e.to_string(),
     })
 }
 
+/// The registry's validator of a `T` variable: what an install checks a value with,
+/// so it accepts exactly what `get` will decode.
 fn validate<T: DeserializeOwned>(bytes: &[u8]) -> Result<(), String> {
-    rmp_serde::from_slice::<T>(bytes)
-        .map(drop)
-        .map_err(|e| e.to_string())
+    decode_body::<T>(bytes).map(drop).map_err(|e| e.to_string())
 }
 
 impl<T: Serialize + DeserializeOwned + 'static> ContextVar<T> {

@@ -25,6 +25,14 @@ pub enum BuildError {
     /// A pool needs at least one worker (of its own, or on its cluster).
     #[error("a pool needs at least one worker")]
     NoWorkers,
+    /// A setting has a value no pool can work with; nothing was started.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The builder method whose value was refused, such as `"max_concurrency"`.
+        field: &'static str,
+        /// Why no pool can work with it.
+        reason: &'static str,
+    },
     /// Two different routines were registered under one name.
     #[error("two routines are registered as {routine:?}")]
     DuplicateRoutine {
@@ -158,13 +166,17 @@ impl PoolBuilder {
 
     /// How many dispatches one worker runs at once (default 1,024). Nested dispatches
     /// are always admitted, so fan-out cannot deadlock on it.
+    ///
+    /// `0` makes [`build`](PoolBuilder::build) fail with [`BuildError::Invalid`]: no
+    /// root dispatch would ever start, and every call would wait forever.
     pub fn max_concurrency(mut self, n: usize) -> Self {
         self.admission.max_concurrency = n;
         self
     }
 
     /// How many dispatches may wait at one worker (default 1,024); past it a dispatch
-    /// is answered `Overloaded` at once.
+    /// is answered `Overloaded` at once. `0` is allowed: no queue, a dispatch that
+    /// finds every slot taken is answered `Overloaded` at once.
     pub fn max_queue(mut self, n: usize) -> Self {
         self.admission.max_queue = n;
         self
@@ -177,6 +189,9 @@ impl PoolBuilder {
     }
 
     /// The deadline of every call that does not give its own (default: none).
+    ///
+    /// [`Duration::ZERO`] makes [`build`](PoolBuilder::build) fail with
+    /// [`BuildError::Invalid`]: every call would time out before it ran.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -193,10 +208,17 @@ impl PoolBuilder {
     ///
     /// # Errors
     ///
-    /// [`BuildError`] for no workers, a routine name registered twice, or an actor
-    /// that failed to start.
+    /// - [`BuildError::Invalid`] for a setting no pool can work with, naming it:
+    ///   `max_concurrency(0)`, `timeout(Duration::ZERO)`, and (feature `cluster`)
+    ///   `workers_per_process(0)`. These are checked first, so nothing is started.
+    /// - [`BuildError::NoWorkers`] for no workers.
+    /// - [`BuildError::DuplicateRoutine`] for a routine name registered twice.
+    /// - [`BuildError::Start`] (and, feature `cluster`, `BuildError::Node`) for an
+    ///   actor, or the node of a pool of worker processes, that failed to start.
     #[cfg_attr(not(feature = "cluster"), allow(unused_mut))] // only a cluster is settled
     pub async fn build(mut self) -> Result<Pool, BuildError> {
+        // Before anything starts: a pool of worker processes makes a node when settled.
+        self.validate()?;
         #[cfg(feature = "cluster")]
         self.settle_cluster().await?;
         // A pool with a node may have no workers of its own: it uses its cluster's.
@@ -236,6 +258,28 @@ impl PoolBuilder {
         }))
     }
 
+    /// Refuses the settings no pool can work with.
+    fn validate(&self) -> Result<(), BuildError> {
+        let invalid = |field, reason| Err(BuildError::Invalid { field, reason });
+        if self.admission.max_concurrency == 0 {
+            return invalid(
+                "max_concurrency",
+                "must be at least 1, or no call ever starts",
+            );
+        }
+        if self.timeout == Some(Duration::ZERO) {
+            return invalid("timeout", "must be above zero, or every call times out");
+        }
+        #[cfg(feature = "cluster")]
+        if self.cluster.workers_per_process == 0 {
+            return invalid(
+                "workers_per_process",
+                "must be at least 1, or a worker process serves nothing",
+            );
+        }
+        Ok(())
+    }
+
     #[cfg(not(feature = "cluster"))]
     fn has_node(&self) -> bool {
         false
@@ -261,8 +305,11 @@ impl PoolBuilder {
     }
 
     /// In-process workers in each worker process (default 1).
+    ///
+    /// `0` makes [`build`](PoolBuilder::build) fail with [`BuildError::Invalid`]: a
+    /// worker process without workers would serve nothing.
     pub fn workers_per_process(mut self, n: usize) -> Self {
-        self.cluster.workers_per_process = n.max(1);
+        self.cluster.workers_per_process = n;
         self
     }
 

@@ -5,12 +5,10 @@
 
 use std::time::Duration;
 
+use super::events::{Events, NodeEvent};
+use super::sessions::Sessions;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr};
-use tokio::sync::broadcast;
-
-use super::events::NodeEvent;
-use super::sessions::Sessions;
 
 /// The process group every node's agent joins.
 const AGENTS_GROUP: &str = "skein.nodes";
@@ -58,12 +56,7 @@ pub(crate) async fn start_agent() -> Result<ActorRef<AgentMsg>, SpawnErr> {
 
 /// Pings every ready peer each period; a peer that misses `misses` in a row has its
 /// session killed, which fails every call in flight to it at once.
-pub(crate) async fn beat(
-    sessions: Sessions,
-    events: broadcast::Sender<NodeEvent>,
-    period: Duration,
-    misses: u32,
-) {
+pub(crate) async fn beat(sessions: Sessions, events: Events, period: Duration, misses: u32) {
     let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -104,7 +97,7 @@ pub(crate) async fn beat(
             session.missed += 1;
             if session.missed >= misses {
                 tracing::error!(peer = %session.name, missed = session.missed, "skein node unresponsive: tearing its session down");
-                let _ = events.send(NodeEvent::Unresponsive {
+                events.send(NodeEvent::Unresponsive {
                     peer: session.name.clone(),
                 });
                 session.actor.kill();

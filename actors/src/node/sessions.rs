@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use ractor::ActorRef;
 use ractor_cluster::node::NodeServerSessionInformation;
 use ractor_cluster::{NodeEventSubscription, NodeSessionMessage};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
-use super::events::NodeEvent;
+use super::events::{Events, NodeEvent, RefusalReason};
+use super::listener::Pending;
 
 /// A session as the node tracks it.
 #[derive(Debug)]
@@ -62,21 +63,26 @@ pub(crate) enum Raw {
 }
 
 /// ractor_cluster calls these inside its server actor: they must not block, so they
-/// only forward.
-pub(crate) struct Forward(pub(crate) mpsc::UnboundedSender<Raw>);
+/// forward, and mark an accepted connection authenticated at once (its guard must not
+/// count what the peer sends after authenticating against the handshake's budget).
+pub(crate) struct Forward {
+    pub(crate) raw: mpsc::UnboundedSender<Raw>,
+    pub(crate) pending: Pending,
+}
 
 impl NodeEventSubscription for Forward {
     fn node_session_opened(&self, ses: NodeServerSessionInformation) {
-        let _ = self.0.send(Raw::Opened(ses));
+        let _ = self.raw.send(Raw::Opened(ses));
     }
     fn node_session_disconnected(&self, ses: NodeServerSessionInformation) {
-        let _ = self.0.send(Raw::Disconnected(ses));
+        let _ = self.raw.send(Raw::Disconnected(ses));
     }
     fn node_session_authenticated(&self, ses: NodeServerSessionInformation) {
-        let _ = self.0.send(Raw::Authenticated(ses));
+        self.pending.authenticated(&ses.peer_addr);
+        let _ = self.raw.send(Raw::Authenticated(ses));
     }
     fn node_session_ready(&self, ses: NodeServerSessionInformation) {
-        let _ = self.0.send(Raw::Ready(ses));
+        let _ = self.raw.send(Raw::Ready(ses));
     }
 }
 
@@ -97,7 +103,8 @@ fn describe(ses: &NodeServerSessionInformation) -> (String, Vec<String>) {
 pub(crate) async fn track(
     mut raw: mpsc::UnboundedReceiver<Raw>,
     sessions: Sessions,
-    events: broadcast::Sender<NodeEvent>,
+    pending: Pending,
+    events: Events,
 ) {
     while let Some(event) = raw.recv().await {
         match event {
@@ -131,31 +138,26 @@ pub(crate) async fn track(
                     session.addrs = addrs;
                 }
                 tracing::info!(peer = %name, "skein node connected");
-                let _ = events.send(NodeEvent::Connected { peer: name });
+                events.send(NodeEvent::Connected { peer: name });
             }
             Raw::Disconnected(ses) => {
                 let session = sessions.lock().remove(&ses.node_id);
-                let event = match session {
-                    // A session that closes before the handshake completes was refused:
-                    // ractor_cluster says no more than that the socket closed.
-                    Some(session) if !session.authenticated => {
-                        let reason =
-                            "the handshake failed: a wrong cookie, or not a skein node".to_string();
-                        tracing::error!(peer = %ses.peer_addr, %reason, "skein node refused a peer");
-                        NodeEvent::Refused {
-                            peer: ses.peer_addr.clone(),
-                            reason,
-                        }
-                    }
-                    Some(session) => {
+                // An accepted connection knows why it closed; one this node dialed
+                // says no more than that the socket closed.
+                let refused = pending.closed(&ses.peer_addr);
+                match session {
+                    Some(session) if session.authenticated => {
                         tracing::warn!(peer = %session.name, "skein node disconnected");
-                        NodeEvent::Disconnected { peer: session.name }
+                        events.send(NodeEvent::Disconnected { peer: session.name });
                     }
-                    None => NodeEvent::Disconnected {
+                    Some(_) => events.refused(
+                        ses.peer_addr.clone(),
+                        refused.unwrap_or(RefusalReason::HandshakeFailed),
+                    ),
+                    None => events.send(NodeEvent::Disconnected {
                         peer: ses.peer_addr.clone(),
-                    },
-                };
-                let _ = events.send(event);
+                    }),
+                }
             }
         }
     }
