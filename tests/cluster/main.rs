@@ -16,6 +16,7 @@
 
 mod any_number_of_nodes_share_one_process;
 mod dead_and_hung_nodes_fail_in_flight_calls;
+mod listen_port_survives_hostile_connections;
 mod nodes_connect_by_name_and_refuse_outsiders;
 mod oracle_holds_across_processes;
 #[path = "../support/oracle.rs"]
@@ -37,6 +38,14 @@ use any_number_of_nodes_share_one_process::two_nodes_in_one_process_serve_calls;
 use dead_and_hung_nodes_fail_in_flight_calls::{
     a_hung_node_is_cut_off_within_2_s, a_hung_node_is_welcomed_back_when_it_resumes,
     a_killed_node_fails_in_flight_calls_and_is_replaced,
+};
+use listen_port_survives_hostile_connections::{
+    a_name_message_then_silence_is_closed_at_the_deadline,
+    connections_past_the_pending_cap_are_closed_at_once,
+    frames_sent_before_authentication_cost_a_bounded_amount_of_memory,
+    idle_connections_are_closed_at_the_deadline_and_a_peer_still_connects,
+    refusals_name_their_reason_at_warn_and_the_log_is_rate_limited,
+    stalled_tls_handshakes_do_not_stop_a_tls_node_accepting,
 };
 use nodes_connect_by_name_and_refuse_outsiders::{
     a_tls_cluster_serves_calls_and_refuses_plain_peers, a_wrong_cookie_is_refused_on_both_sides,
@@ -290,6 +299,30 @@ fn tests() -> Vec<Test> {
         ("two_nodes_in_one_process_serve_calls", || {
             Box::pin(two_nodes_in_one_process_serve_calls())
         }),
+        (
+            "idle_connections_are_closed_at_the_deadline_and_a_peer_still_connects",
+            || Box::pin(idle_connections_are_closed_at_the_deadline_and_a_peer_still_connects()),
+        ),
+        (
+            "frames_sent_before_authentication_cost_a_bounded_amount_of_memory",
+            || Box::pin(frames_sent_before_authentication_cost_a_bounded_amount_of_memory()),
+        ),
+        (
+            "stalled_tls_handshakes_do_not_stop_a_tls_node_accepting",
+            || Box::pin(stalled_tls_handshakes_do_not_stop_a_tls_node_accepting()),
+        ),
+        (
+            "a_name_message_then_silence_is_closed_at_the_deadline",
+            || Box::pin(a_name_message_then_silence_is_closed_at_the_deadline()),
+        ),
+        (
+            "connections_past_the_pending_cap_are_closed_at_once",
+            || Box::pin(connections_past_the_pending_cap_are_closed_at_once()),
+        ),
+        (
+            "refusals_name_their_reason_at_warn_and_the_log_is_rate_limited",
+            || Box::pin(refusals_name_their_reason_at_warn_and_the_log_is_rate_limited()),
+        ),
     ]
 }
 

@@ -20,7 +20,7 @@ const TLS_ENV: &str = "SKEIN_TEST_TLS";
 
 /// TLS from the test certificates in `tls/` (a throwaway CA and one certificate for
 /// `skein.test`, which every node both presents and verifies).
-fn tls() -> skein::actors::Tls {
+pub fn tls() -> skein::actors::Tls {
     use skein::actors::rustls_pki_types::pem::PemObject;
     use skein::actors::rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
     use skein::actors::tokio_rustls;
@@ -177,6 +177,7 @@ pub async fn a_tls_cluster_serves_calls_and_refuses_plain_peers() {
         .build()
         .await
         .expect("pool builds");
+    let mut events = node.events();
     let child = Helper::spawn(
         "node",
         &[
@@ -198,14 +199,30 @@ pub async fn a_tls_cluster_serves_calls_and_refuses_plain_peers() {
             (PEER_ENV, node.addr().to_string()),
         ],
     );
-    // A failed TLS accept closes the socket before ractor_cluster makes a session,
-    // so only the plain side can tell: it sees its session close unauthenticated.
+    // Both sides tell: the plain side sees its session close unauthenticated, the
+    // TLS side refuses the connection for its failed TLS handshake.
     let deadline = Instant::now() + BOUND;
     plain
         .wait_line(deadline, "the plain peer is refused", |line| {
             line.starts_with("Refused")
         })
         .await;
+    wait_node_event(
+        &mut events,
+        deadline,
+        "the TLS node refuses the plain peer",
+        false,
+        |e| {
+            matches!(
+                e,
+                NodeEvent::Refused {
+                    reason: skein::RefusalReason::Tls { .. },
+                    ..
+                }
+            )
+        },
+    )
+    .await;
     assert_eq!(
         node.peers().len(),
         1,
