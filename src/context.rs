@@ -139,8 +139,8 @@ impl Context {
     ///
     /// In [`InstallMode::Strict`], an [`InstallError`] listing every value that does not
     /// decode as exactly one value of its declared type (bytes left over after it make
-    /// it bad too); nothing is merged. In lenient mode those values are
-    /// dropped (their token ids still apply) and listed in the returned warnings.
+    /// it bad too); nothing is merged. In lenient mode those values are dropped (their
+    /// token ids still apply) and listed in the returned warnings.
     pub fn merge(
         &self,
         manifest: &Manifest,

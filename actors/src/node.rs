@@ -38,6 +38,7 @@ use tokio::task::JoinHandle;
 pub use connect::ConnectError;
 pub use events::{NodeEvent, RefusalReason};
 pub use tls::Tls;
+use tls::TlsSlot;
 
 use crate::frame::Limits;
 use crate::ledger::remote::{self as ledger, LedgerMsg};
@@ -137,7 +138,9 @@ impl NodeBuilder {
         self
     }
 
-    /// TLS for every session, in and out.
+    /// TLS for every session, in and out. For untrusted networks, make it mutual: give
+    /// the acceptor a client certificate verifier, so that only peers with a
+    /// certificate of your CA are accepted. [`Node::set_tls`] replaces it at run time.
     pub fn tls(mut self, tls: Tls) -> Self {
         self.tls = Some(tls);
         self
@@ -237,6 +240,7 @@ impl NodeBuilder {
         // insists on a listener of its own: it gets one on an ephemeral loopback port,
         // told to no one, that refuses every TLS handshake, so nothing reaches a
         // session through it. Peers are told the node's real port.
+        let tls = TlsSlot::new(self.tls);
         let refuse_all = listener::refuse_all()
             .map_err(|e| NodeError::Start(SpawnErr::StartupFailed(e.to_string().into())))?;
         let server = NodeServer::new(
@@ -263,7 +267,7 @@ impl NodeBuilder {
         let mut inner = NodeInner {
             dialer: Arc::new(Dialer {
                 server,
-                tls: self.tls.clone(),
+                tls: tls.clone(),
                 own: addr,
                 sessions: Sessions::default(),
             }),
@@ -308,7 +312,7 @@ impl NodeBuilder {
             tokio::spawn(listener::accept(
                 listener,
                 inner.dialer.server.clone(),
-                self.tls.map(|tls| tls.acceptor),
+                tls,
                 self.handshake,
                 pending,
                 inner.events.clone(),
@@ -470,6 +474,13 @@ impl Node {
     /// The names of the peers connected now.
     pub fn peers(&self) -> Vec<String> {
         self.inner.dialer.sessions.ready_peers()
+    }
+
+    /// Replaces the node's TLS (or sets it, on a node built without): every session
+    /// that starts from now on, in or out, uses `tls`; sessions already open go on
+    /// with what they started with. This is how certificates are rotated.
+    pub fn set_tls(&self, tls: Tls) {
+        self.inner.dialer.tls.replace(tls);
     }
 
     /// Opens a session to `addr` once (the builder's peers are kept connected; this

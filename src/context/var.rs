@@ -124,8 +124,9 @@ pub enum GetError {
     },
 }
 
-// Values are decoded exactly: bytes left over after a `T` make the value bad, as
-// `rmp_serde::from_slice` (which stops after one value) would not say.
+// Decoded exactly: bytes left over after the `T` make the value bad.
+// `rmp_serde::from_slice` stops after one value and ignores the rest, which once
+// installed 64 random bytes as the `u32` their first byte spells.
 pub(crate) fn decode_value<T: DeserializeOwned>(key: &VarKey, bytes: &[u8]) -> Result<T, GetError> {
     decode_body(bytes).map_err(|e| GetError::Decode {
         key: key.clone(),

@@ -23,6 +23,7 @@ mod oracle_holds_across_processes;
 mod oracle_model;
 mod oversize_frames_are_refused_typed;
 mod support;
+mod tls_is_mutual_and_rotates;
 mod tokens_spent_at_most_once_across_processes;
 mod too_many_process_deaths_fail_the_pool;
 mod worker_processes_never_outlive_their_parent;
@@ -53,6 +54,10 @@ use nodes_connect_by_name_and_refuse_outsiders::{
 };
 use oracle_holds_across_processes::any_script_across_processes_matches_one_local_scope;
 use oversize_frames_are_refused_typed::oversize_frames_are_refused_typed_across_the_wire;
+use tls_is_mutual_and_rotates::{
+    a_node_rotates_its_tls_and_open_sessions_go_on,
+    mutual_tls_refuses_peers_without_a_certificate_of_the_cluster_ca,
+};
 use tokens_spent_at_most_once_across_processes::{
     a_spend_survives_its_workers_death, an_unreachable_home_refuses_the_spend,
     one_spend_per_token_across_processes,
@@ -323,6 +328,13 @@ fn tests() -> Vec<Test> {
             "refusals_name_their_reason_at_warn_and_the_log_is_rate_limited",
             || Box::pin(refusals_name_their_reason_at_warn_and_the_log_is_rate_limited()),
         ),
+        (
+            "mutual_tls_refuses_peers_without_a_certificate_of_the_cluster_ca",
+            || Box::pin(mutual_tls_refuses_peers_without_a_certificate_of_the_cluster_ca()),
+        ),
+        ("a_node_rotates_its_tls_and_open_sessions_go_on", || {
+            Box::pin(a_node_rotates_its_tls_and_open_sessions_go_on())
+        }),
     ]
 }
 

@@ -8,7 +8,7 @@ use ractor::ActorRef;
 use ractor_cluster::{ClientConnectErr, NodeServerMessage};
 
 use super::sessions::Sessions;
-use super::tls::Tls;
+use super::tls::TlsSlot;
 
 /// A session could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +25,7 @@ pub struct ConnectError {
 #[derive(Debug)]
 pub(crate) struct Dialer {
     pub(crate) server: ActorRef<NodeServerMessage>,
-    pub(crate) tls: Option<Tls>,
+    pub(crate) tls: TlsSlot,
     /// The node's own address: a peer name that resolves to it is never dialed.
     pub(crate) own: SocketAddr,
     pub(crate) sessions: Sessions,
@@ -34,7 +34,7 @@ pub(crate) struct Dialer {
 impl Dialer {
     /// Opens one session to `addr`; it is ready when the node reports it connected.
     pub(crate) async fn connect(&self, addr: SocketAddr) -> Result<(), ConnectError> {
-        match &self.tls {
+        match &self.tls.current() {
             None => ractor_cluster::client_connect(&self.server, addr).await,
             Some(tls) => {
                 ractor_cluster::client_connect_enc(

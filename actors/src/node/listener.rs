@@ -34,6 +34,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 
 use super::events::{Events, RefusalReason};
+use super::tls::TlsSlot;
 
 /// What a connection may do before it authenticates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,7 +130,7 @@ impl Pending {
 pub(crate) async fn accept(
     listener: TcpListener,
     server: ActorRef<NodeServerMessage>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: TlsSlot,
     limits: HandshakeLimits,
     pending: Pending,
     events: Events,
@@ -157,7 +158,7 @@ pub(crate) async fn accept(
             permit,
             deadline,
             limits.max_bytes,
-            tls.clone(),
+            tls.current().map(|tls| tls.acceptor),
             server.clone(),
             pending.clone(),
             events.clone(),
