@@ -26,7 +26,10 @@ async fn every_setting_that_cannot_work_is_refused_by_name() {
     let cases: Vec<(&str, NodeBuilder)> = vec![
         ("cookie", Node::builder().cookie("")),
         ("heartbeat period", node().heartbeat(Duration::ZERO, 2)),
-        ("heartbeat misses", node().heartbeat(Duration::from_millis(250), 0)),
+        (
+            "heartbeat misses",
+            node().heartbeat(Duration::from_millis(250), 0),
+        ),
         (
             "reconnect backoff",
             node().reconnect_backoff(Duration::ZERO, Duration::from_secs(1)),
@@ -37,7 +40,10 @@ async fn every_setting_that_cannot_work_is_refused_by_name() {
         ),
         ("limits", node().limits(Limits::with_max_frame_bytes(0))),
         ("limits", node().limits(Limits::with_max_frame_bytes(512))),
-        ("handshake timeout", node().handshake_timeout(Duration::ZERO)),
+        (
+            "handshake timeout",
+            node().handshake_timeout(Duration::ZERO),
+        ),
         ("handshake bytes", node().handshake_bytes(100)),
         ("max pending handshakes", node().max_pending_handshakes(0)),
     ];
