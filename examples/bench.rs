@@ -528,6 +528,35 @@ async fn cases(
     Ok(())
 }
 
+/// The home ledger over a long life: `n` sets, each in a scope of its own (as a
+/// service's requests would be), half reset and half dropped unspent. A dropped token
+/// never left this process, so its id is closed at home; the ledger should end as a
+/// handful of runs, whatever `n` is.
+async fn ledger_soak(n: u64) {
+    static SOAK: ContextVar<u64> = ContextVar::new("woolbench", "soak");
+    let before = LIVE.load(Ordering::Relaxed) as i64;
+    let start = Instant::now();
+    for i in 0..n {
+        skein::scope(async {
+            let token = SOAK.set(i).expect("set");
+            if i % 2 == 0 {
+                SOAK.reset(token).await.expect("reset");
+            }
+        })
+        .await;
+    }
+    let elapsed = start.elapsed();
+    let grew = LIVE.load(Ordering::Relaxed) as i64 - before;
+    let home = skein::actors::home();
+    println!(
+        "{{\"case\": \"ledger_soak\", \"mode\": \"local\", \"sets\": {n}, \"reset\": {}, \"dropped\": {}, \"runs\": {}, \"heap_growth_bytes\": {grew}, \"per_s\": {:.0}}}",
+        n.div_ceil(2),
+        n / 2,
+        home.runs(),
+        n as f64 / elapsed.as_secs_f64()
+    );
+}
+
 fn ledger_memory() {
     let before = LIVE.load(Ordering::Relaxed);
     let mut ledger = Ledger::new();
@@ -581,6 +610,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let mode = config.mode.clone();
     let config_wants_ledger = config.wants("ledger_1m_spent");
+    let soak =
+        config
+            .wants("ledger_soak")
+            .then_some(if config.quick { 1_000_000 } else { 10_000_000 });
     let config = std::sync::Arc::new(config);
     // Run the cases on a runtime worker thread: a `block_on` thread would add a
     // cross-thread wake-up to every call, baseline included.
@@ -605,6 +638,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             run("process")??;
         }
         other => return Err(format!("unknown mode {other:?}: use local, process or all").into()),
+    }
+    if let Some(n) = soak {
+        runtime.block_on(async { tokio::spawn(ledger_soak(n)).await })?;
     }
     if config_wants_ledger {
         ledger_memory();

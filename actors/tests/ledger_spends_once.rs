@@ -29,6 +29,8 @@ enum Op {
     Spend(TokenId),
     IsSpent(TokenId),
     Merge(Vec<TokenId>),
+    /// A token dropped without ever leaving home: its id closes without a spend.
+    Retire(TokenId),
 }
 
 fn token() -> impl Strategy<Value = TokenId> {
@@ -40,6 +42,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => token().prop_map(Op::Spend),
         2 => token().prop_map(Op::IsSpent),
         1 => prop::collection::vec(token(), 0..24).prop_map(Op::Merge),
+        2 => token().prop_map(Op::Retire),
     ]
 }
 
@@ -50,12 +53,14 @@ proptest! {
     fn ledger_matches_a_set(ops in prop::collection::vec(op(), 0..=500)) {
         let pool = pool();
         let mut ledger = Ledger::new();
+        // Every closed id (spent or retired), and how many of them were spends.
         let mut oracle: HashSet<TokenId> = HashSet::new();
+        let mut spends = 0u64;
 
         for (step, op) in ops.iter().enumerate() {
             match op {
                 Op::Spend(id) => {
-                    let expected = if oracle.insert(*id) { SpendOutcome::Spent } else { SpendOutcome::AlreadySpent };
+                    let expected = if oracle.insert(*id) { spends += 1; SpendOutcome::Spent } else { SpendOutcome::AlreadySpent };
                     prop_assert_eq!(ledger.spend(*id), expected, "step {}: spend {:?}", step, id);
                 }
                 Op::IsSpent(id) => {
@@ -64,7 +69,11 @@ proptest! {
                 Op::Merge(ids) => {
                     let delta: LedgerDelta = ids.iter().copied().collect();
                     let new_here = delta.iter().filter(|id| oracle.insert(**id)).count();
+                    spends += new_here as u64;
                     prop_assert_eq!(ledger.merge(&delta), new_here, "step {}: merge {:?}", step, delta);
+                }
+                Op::Retire(id) => {
+                    prop_assert_eq!(ledger.retire(*id), oracle.insert(*id), "step {}: retire {:?}", step, id);
                 }
             }
             // Every id of the pool, in (home, seq) order, which also counts the
@@ -79,7 +88,8 @@ proptest! {
                 }
                 previous = spent;
             }
-            prop_assert_eq!(ledger.len(), oracle.len() as u64, "step {}", step);
+            prop_assert_eq!(ledger.len(), spends, "step {}", step);
+            prop_assert_eq!(ledger.len() + ledger.retired(), oracle.len() as u64, "step {}", step);
             prop_assert_eq!(ledger.is_empty(), oracle.is_empty(), "step {}", step);
             // The run storage is exact: one run per maximal block of consecutive seqs.
             prop_assert_eq!(ledger.runs(), oracle_runs, "step {}", step);

@@ -3,12 +3,12 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use skein_actors::{Blob, TokenId, VarKey};
+use skein_actors::{home, Blob, TokenId, VarKey};
 
 use super::payload;
 use super::var::decode_value;
@@ -23,16 +23,38 @@ pub(crate) struct TokenCell {
     /// The context this token may be reset in: the one it was minted in, or the one
     /// it was anchored into on arrival. `0` marks an orphan.
     owner: AtomicU64,
+    /// Minted here and never serialized: no handle of it exists outside these ones,
+    /// so when the last goes nobody anywhere can spend it, and its id is retired at
+    /// home. A token that arrived, or was ever sent, may be held elsewhere.
+    local: AtomicBool,
 }
 
 impl TokenCell {
-    pub(crate) fn new(id: TokenId, key: VarKey, old: Option<Blob>, owner: u64) -> TokenCell {
+    /// The cell of a token `ContextVar::set` just minted, in context `owner`.
+    pub(crate) fn minted(id: TokenId, key: VarKey, old: Option<Blob>, owner: u64) -> TokenCell {
         TokenCell {
             id,
             key,
             old,
             owner: AtomicU64::new(owner),
+            local: AtomicBool::new(true),
         }
+    }
+
+    /// The cell of a token that arrived in a payload: an orphan until anchored.
+    fn arrived(id: TokenId, key: VarKey, old: Option<Blob>) -> TokenCell {
+        TokenCell {
+            id,
+            key,
+            old,
+            owner: AtomicU64::new(ORPHAN),
+            local: AtomicBool::new(false),
+        }
+    }
+
+    /// The token is being sent: some other process may hold it from now on.
+    pub(crate) fn exported(&self) {
+        self.local.store(false, Ordering::Release);
     }
 
     pub(crate) fn owner(&self) -> u64 {
@@ -45,6 +67,14 @@ impl TokenCell {
         let _ = self
             .owner
             .compare_exchange(ORPHAN, context, Ordering::AcqRel, Ordering::Acquire);
+    }
+}
+
+impl Drop for TokenCell {
+    fn drop(&mut self) {
+        if *self.local.get_mut() {
+            home().retire(self.id);
+        }
     }
 }
 
@@ -169,7 +199,7 @@ impl<T> Serialize for Token<T> {
 impl<'de, T> Deserialize<'de> for Token<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Token<T>, D::Error> {
         let wire = TokenWire::deserialize(deserializer)?;
-        let cell = Arc::new(TokenCell::new(wire.id, wire.key, wire.old, ORPHAN));
+        let cell = Arc::new(TokenCell::arrived(wire.id, wire.key, wire.old));
         if !payload::note_arrived(&cell) {
             return Err(serde::de::Error::custom(
                 "a skein Token deserializes only inside a dispatch decoding (skein::payload::decode)",

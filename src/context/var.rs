@@ -192,7 +192,7 @@ impl<T: Serialize + DeserializeOwned + 'static> ContextVar<T> {
             Some(Slot::Value(old)) => Some(old.clone()),
             Some(Slot::NoValue) | None => None,
         };
-        let cell = Arc::new(TokenCell::new(
+        let cell = Arc::new(TokenCell::minted(
             home().mint(),
             self.key.clone(),
             old,

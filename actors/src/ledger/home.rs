@@ -80,8 +80,22 @@ impl HomeLedger {
         self.lock().merge(delta)
     }
 
+    /// Closes the id of a token minted here that was dropped without ever leaving
+    /// this process: nobody can spend it, so its gap closes (see [`Ledger::retire`]).
+    pub fn retire(&self, id: TokenId) {
+        if id.home() == self.id {
+            self.lock().retire(id);
+        }
+    }
+
     /// How many ids this process knows to be spent.
     pub fn spent_count(&self) -> u64 {
         self.lock().len()
+    }
+
+    /// How many runs the home ledger stores: what its memory grows with (each run is
+    /// one entry of a B-tree map from `u64` to `u64`).
+    pub fn runs(&self) -> usize {
+        self.lock().runs()
     }
 }

@@ -127,6 +127,7 @@ impl Runs {
 pub struct Ledger {
     homes: HashMap<LedgerId, Runs>,
     spent: u64,
+    retired: u64,
 }
 
 impl Ledger {
@@ -145,7 +146,39 @@ impl Ledger {
         }
     }
 
-    /// Whether `id` has been spent.
+    /// Closes an id that can never be spent: its token was dropped without ever
+    /// leaving the process that minted it, so no handle of it exists anywhere. The
+    /// id's gap closes (the runs merge), so memory tracks the tokens still alive, not
+    /// every token ever minted. A later spend of it is refused, as for a spent id.
+    /// Returns whether the id was open.
+    ///
+    /// ```
+    /// use skein_actors::{Ledger, LedgerId, SpendOutcome, TokenId};
+    ///
+    /// let mut ledger = Ledger::new();
+    /// let home = LedgerId::new();
+    /// ledger.spend(TokenId::new(home, 0));
+    /// ledger.spend(TokenId::new(home, 2));
+    /// assert_eq!(ledger.runs(), 2);
+    /// assert!(ledger.retire(TokenId::new(home, 1))); // dropped, never sent
+    /// assert_eq!(ledger.runs(), 1);
+    /// assert_eq!((ledger.len(), ledger.retired()), (2, 1));
+    /// assert_eq!(ledger.spend(TokenId::new(home, 1)), SpendOutcome::AlreadySpent);
+    /// ```
+    pub fn retire(&mut self, id: TokenId) -> bool {
+        let open = self.homes.entry(id.home()).or_default().insert(id.seq());
+        if open {
+            self.retired += 1;
+        }
+        open
+    }
+
+    /// How many ids were retired: closed without a spend.
+    pub fn retired(&self) -> u64 {
+        self.retired
+    }
+
+    /// Whether `id` has been spent (or retired).
     pub fn is_spent(&self, id: &TokenId) -> bool {
         self.homes
             .get(&id.home())
@@ -160,14 +193,14 @@ impl Ledger {
             .count()
     }
 
-    /// How many ids have been spent.
+    /// How many ids have been spent (retired ones not counted).
     pub fn len(&self) -> u64 {
         self.spent
     }
 
-    /// Whether no id has been spent.
+    /// Whether no id has been spent or retired.
     pub fn is_empty(&self) -> bool {
-        self.spent == 0
+        self.spent == 0 && self.retired == 0
     }
 
     /// How many runs the ledger stores: what its memory grows with.
