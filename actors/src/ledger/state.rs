@@ -4,13 +4,19 @@
 //! # Retention
 //!
 //! A ledger never forgets a spent id, so a second spend of the same id is refused for
-//! as long as the ledger lives: there is no reaping that a peer could outrun. What keeps it small is the shape of token ids: every id is
-//! `(home, seq)` with `seq` dense per home, and the ledger stores each home's spent
+//! as long as the ledger lives: there is no reaping that a peer could outrun. What
+//! keeps it small is the shape of token ids: every id is `(home, seq)` with `seq`
+//! dense per home, and the ledger stores each home's spent
 //! sequence numbers as disjoint runs `start..=end`. Tokens spent in roughly the order
 //! they were minted collapse into a handful of runs; the worst case, every other id
 //! spent, costs one run per spent id. Memory therefore grows with the number of *gaps*
 //! (ids minted and not yet spent between spent ones), never beyond one run per spent
 //! id; `benches/ledger.rs` measures both cases for 1,000,000 ids.
+//!
+//! A gap closes without a spend when its token can never be spent: one dropped
+//! without ever leaving the process that minted it is *retired* at home
+//! ([`Ledger::retire`]). What stays open is the tokens still alive, and those sent to
+//! another process (a peer may still hold one).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
