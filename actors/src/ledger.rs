@@ -15,5 +15,5 @@ mod spends;
 mod state;
 
 pub use home::{home, HomeLedger};
-pub use spends::{is_spent, spend, LedgerUnavailable};
-pub use state::{Ledger, LedgerDelta, SpendOutcome};
+pub use spends::{is_spent, release, spend, LedgerUnavailable};
+pub use state::{Ledger, LedgerDelta, SpendOutcome, TOKEN_WEIGHT};

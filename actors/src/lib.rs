@@ -45,7 +45,8 @@ pub use failure::{DispatchError, Failure};
 pub use frame::{DecodeError, EncodeError, Limits, WIRE_VERSION};
 pub use ids::{ChainId, DispatchId, LedgerId, TokenId};
 pub use ledger::{
-    home, is_spent, spend, HomeLedger, Ledger, LedgerDelta, LedgerUnavailable, SpendOutcome,
+    home, is_spent, release, spend, HomeLedger, Ledger, LedgerDelta, LedgerUnavailable,
+    SpendOutcome, TOKEN_WEIGHT,
 };
 pub use manifest::{Binding, Blob, EntryWarning, InstallError, Manifest, VarEntry, VarKey};
 #[cfg(feature = "cluster")]

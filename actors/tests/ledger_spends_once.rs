@@ -2,10 +2,10 @@
 //! random sequences of spends, queries and merges (reference R99), and its run-length
 //! storage collapses contiguous spends.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use proptest::prelude::*;
-use skein_actors::{codec, Ledger, LedgerDelta, LedgerId, SpendOutcome, TokenId};
+use skein_actors::{codec, Ledger, LedgerDelta, LedgerId, SpendOutcome, TokenId, TOKEN_WEIGHT};
 
 /// A ledger id whose 16 bytes are all `0x30 + index`, so that proptest cases are
 /// reproducible.
@@ -31,6 +31,8 @@ enum Op {
     Merge(Vec<TokenId>),
     /// A token dropped without ever leaving home: its id closes without a spend.
     Retire(TokenId),
+    /// A handle dropped somewhere gives back `TOKEN_WEIGHT >> shift`.
+    Release(TokenId, u32),
 }
 
 fn token() -> impl Strategy<Value = TokenId> {
@@ -43,6 +45,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => token().prop_map(Op::IsSpent),
         1 => prop::collection::vec(token(), 0..24).prop_map(Op::Merge),
         2 => token().prop_map(Op::Retire),
+        3 => (token(), 1..=2u32).prop_map(|(id, shift)| Op::Release(id, shift)),
     ]
 }
 
@@ -56,10 +59,13 @@ proptest! {
         // Every closed id (spent or retired), and how many of them were spends.
         let mut oracle: HashSet<TokenId> = HashSet::new();
         let mut spends = 0u64;
+        // The weight given back so far, of ids still open.
+        let mut released: HashMap<TokenId, u64> = HashMap::new();
 
         for (step, op) in ops.iter().enumerate() {
             match op {
                 Op::Spend(id) => {
+                    released.remove(id);
                     let expected = if oracle.insert(*id) { spends += 1; SpendOutcome::Spent } else { SpendOutcome::AlreadySpent };
                     prop_assert_eq!(ledger.spend(*id), expected, "step {}: spend {:?}", step, id);
                 }
@@ -68,12 +74,33 @@ proptest! {
                 }
                 Op::Merge(ids) => {
                     let delta: LedgerDelta = ids.iter().copied().collect();
+                    for id in delta.iter() {
+                        released.remove(id);
+                    }
                     let new_here = delta.iter().filter(|id| oracle.insert(**id)).count();
                     spends += new_here as u64;
                     prop_assert_eq!(ledger.merge(&delta), new_here, "step {}: merge {:?}", step, delta);
                 }
                 Op::Retire(id) => {
+                    released.remove(id);
                     prop_assert_eq!(ledger.retire(*id), oracle.insert(*id), "step {}: retire {:?}", step, id);
+                }
+                Op::Release(id, shift) => {
+                    let weight = TOKEN_WEIGHT >> shift;
+                    let expected = if oracle.contains(id) {
+                        released.remove(id);
+                        false
+                    } else {
+                        let back = released.get(id).copied().unwrap_or(0) + weight;
+                        if back >= TOKEN_WEIGHT {
+                            released.remove(id);
+                            oracle.insert(*id)
+                        } else {
+                            released.insert(*id, back);
+                            false
+                        }
+                    };
+                    prop_assert_eq!(ledger.release(*id, weight), expected, "step {}: release {:?} {}", step, id, weight);
                 }
             }
             // Every id of the pool, in (home, seq) order, which also counts the
@@ -89,6 +116,7 @@ proptest! {
                 previous = spent;
             }
             prop_assert_eq!(ledger.len(), spends, "step {}", step);
+            prop_assert_eq!(ledger.partly_released(), released.len(), "step {}", step);
             prop_assert_eq!(ledger.len() + ledger.retired(), oracle.len() as u64, "step {}", step);
             prop_assert_eq!(ledger.is_empty(), oracle.is_empty(), "step {}", step);
             // The run storage is exact: one run per maximal block of consecutive seqs.

@@ -54,9 +54,6 @@ impl Drop for CodecGuard {
 pub(crate) fn note_exported(cell: &TokenCell) -> bool {
     CODEC.with(|stack| match stack.borrow_mut().last_mut() {
         Some(Codec::Encoding(exported)) => {
-            // From here on a peer may hold it (even if the encoding fails later: a
-            // token that might have left is never retired, which is the safe side).
-            cell.exported();
             exported.push((cell.key.clone(), cell.id));
             true
         }

@@ -3,12 +3,12 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use skein_actors::{home, Blob, TokenId, VarKey};
+use skein_actors::{Blob, TokenId, VarKey, TOKEN_WEIGHT};
 
 use super::payload;
 use super::var::decode_value;
@@ -23,10 +23,11 @@ pub(crate) struct TokenCell {
     /// The context this token may be reset in: the one it was minted in, or the one
     /// it was anchored into on arrival. `0` marks an orphan.
     owner: AtomicU64,
-    /// Minted here and never serialized: no handle of it exists outside these ones,
-    /// so when the last goes nobody anywhere can spend it, and its id is retired at
-    /// home. A token that arrived, or was ever sent, may be held elsewhere.
-    local: AtomicBool,
+    /// This process's part of the token's weight: all of it at mint, halved with the
+    /// copy that leaves on every send, returned to the token's home when the last
+    /// handle here goes. All the weight back at home means no handle is left anywhere,
+    /// and the id is retired (see `skein_actors::Ledger::release`).
+    weight: AtomicU64,
 }
 
 impl TokenCell {
@@ -37,24 +38,33 @@ impl TokenCell {
             key,
             old,
             owner: AtomicU64::new(owner),
-            local: AtomicBool::new(true),
+            weight: AtomicU64::new(TOKEN_WEIGHT),
         }
     }
 
-    /// The cell of a token that arrived in a payload: an orphan until anchored.
+    /// The cell of a token that arrived in a payload: an orphan until anchored, with
+    /// no weight until the payload's decoding takes it in.
     fn arrived(id: TokenId, key: VarKey, old: Option<Blob>) -> TokenCell {
         TokenCell {
             id,
             key,
             old,
             owner: AtomicU64::new(ORPHAN),
-            local: AtomicBool::new(false),
+            weight: AtomicU64::new(0),
         }
     }
 
-    /// The token is being sent: some other process may hold it from now on.
-    pub(crate) fn exported(&self) {
-        self.local.store(false, Ordering::Release);
+    /// The weight a copy being sent takes: half of this cell's, or none when it can
+    /// no longer be halved (the id will then never be retired).
+    fn split(&self) -> u64 {
+        match self
+            .weight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
+                (w >= 2).then(|| w - w / 2)
+            }) {
+            Ok(before) => before / 2,
+            Err(_) => 0,
+        }
     }
 
     pub(crate) fn owner(&self) -> u64 {
@@ -72,9 +82,7 @@ impl TokenCell {
 
 impl Drop for TokenCell {
     fn drop(&mut self) {
-        if *self.local.get_mut() {
-            home().retire(self.id);
-        }
+        skein_actors::release(self.id, *self.weight.get_mut());
     }
 }
 
@@ -178,6 +186,10 @@ struct TokenWire {
     key: VarKey,
     id: TokenId,
     old: Option<Blob>,
+    /// The part of the token's weight this copy carries (absent in frames of builds
+    /// that did not count weight: none, so such a token is never retired).
+    #[serde(default)]
+    weight: u64,
 }
 
 impl<T> Serialize for Token<T> {
@@ -191,6 +203,7 @@ impl<T> Serialize for Token<T> {
             key: self.cell.key.clone(),
             id: self.cell.id,
             old: self.cell.old.clone(),
+            weight: self.cell.split(),
         }
         .serialize(serializer)
     }
@@ -205,6 +218,9 @@ impl<'de, T> Deserialize<'de> for Token<T> {
                 "a skein Token deserializes only inside a dispatch decoding (skein::payload::decode)",
             ));
         }
+        // Only a cell the decoding took in holds the copy's weight: bytes decoded any
+        // other way must not give back weight they never held.
+        cell.weight.store(wire.weight, Ordering::Release);
         Ok(Token::from_cell(cell))
     }
 }

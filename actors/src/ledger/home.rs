@@ -80,11 +80,11 @@ impl HomeLedger {
         self.lock().merge(delta)
     }
 
-    /// Closes the id of a token minted here that was dropped without ever leaving
-    /// this process: nobody can spend it, so its gap closes (see [`Ledger::retire`]).
-    pub fn retire(&self, id: TokenId) {
-        if id.home() == self.id {
-            self.lock().retire(id);
+    /// Takes back `weight` of a token minted here from a handle that was dropped (here,
+    /// or on another node that sent it back); see [`Ledger::release`].
+    pub fn release(&self, id: TokenId, weight: u64) {
+        if id.home() == self.id && weight > 0 {
+            self.lock().release(id, weight);
         }
     }
 
@@ -97,5 +97,11 @@ impl HomeLedger {
     /// one entry of a B-tree map from `u64` to `u64`).
     pub fn runs(&self) -> usize {
         self.lock().runs()
+    }
+
+    /// How many tokens minted here are partly released (some handle dropped, another
+    /// still alive or in flight): the other thing the home's memory grows with.
+    pub fn partly_released(&self) -> usize {
+        self.lock().partly_released()
     }
 }

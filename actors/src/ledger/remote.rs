@@ -33,6 +33,8 @@ pub(crate) enum LedgerMsg {
     /// Whether a token is spent.
     #[rpc]
     IsSpent(TokenId, RpcReplyPort<bool>),
+    /// A handle of a token minted here was dropped on another node: its weight.
+    Release(TokenId, u64),
 }
 
 /// The ledger actor. It holds no state of its own: it serves the home ledger.
@@ -60,6 +62,7 @@ impl Actor for LedgerActor {
             LedgerMsg::IsSpent(id, reply) => {
                 let _ = reply.send(home().is_spent(&id));
             }
+            LedgerMsg::Release(id, weight) => home().release(id, weight),
         }
         Ok(())
     }
@@ -82,6 +85,17 @@ pub(crate) async fn spend(id: TokenId) -> Option<SpendOutcome> {
 /// is not connected or does not answer in time.
 pub(crate) async fn is_spent(id: TokenId) -> Option<bool> {
     ask(id, LedgerMsg::IsSpent).await
+}
+
+/// Sends a dropped handle's weight to the home of `id`, if a ledger actor of it is
+/// reachable; otherwise the weight is lost (the id then stays open, the safe side).
+pub(crate) fn release(id: TokenId, weight: u64) {
+    if let Some(ledger) = ractor::pg::get_members(&group_of(id.home()))
+        .into_iter()
+        .next()
+    {
+        let _ = ActorRef::<LedgerMsg>::from(ledger).cast(LedgerMsg::Release(id, weight));
+    }
 }
 
 /// The one way a home ledger is asked: find a ledger actor of the token's home, send

@@ -62,6 +62,23 @@ pub async fn is_spent(id: TokenId) -> Result<bool, LedgerUnavailable> {
     Ok(spent)
 }
 
+/// Gives a dropped handle's weight back to its token's home: here, or on its node
+/// (feature `cluster`, as a message that is not waited for). Weight that cannot be
+/// given back (the home is not connected, or gone) is lost, which only means the
+/// token's id is never retired: see [`Ledger::release`](super::Ledger::release).
+pub fn release(id: TokenId, weight: u64) {
+    if weight == 0 {
+        return;
+    }
+    let here = home();
+    if id.home() == here.id() {
+        here.release(id, weight);
+    } else {
+        #[cfg(feature = "cluster")]
+        super::remote::release(id, weight);
+    }
+}
+
 /// Asks a token's home node: whether this spend won, or whether the token is spent.
 /// `None` when the home cannot be reached.
 #[cfg(feature = "cluster")]

@@ -13,16 +13,28 @@
 //! (ids minted and not yet spent between spent ones), never beyond one run per spent
 //! id; `benches/ledger.rs` measures both cases for 1,000,000 ids.
 //!
-//! A gap closes without a spend when its token can never be spent: one dropped
-//! without ever leaving the process that minted it is *retired* at home
-//! ([`Ledger::retire`]). What stays open is the tokens still alive, and those sent to
-//! another process (a peer may still hold one).
+//! A gap closes without a spend when its token can never be spent again: when no
+//! handle of it is left anywhere and no frame carrying it is in flight, it is
+//! *retired* at home ([`Ledger::retire`]). How the home knows is weighted reference
+//! counting: a token is minted with [`TOKEN_WEIGHT`]; every handle of it holds a part
+//! of that weight, a handle that is sent splits its part with the copy it sends, and
+//! a handle that is dropped returns its part to the home ([`Ledger::release`]). All of
+//! the weight back means nothing holds the token any more. A part that is lost (a
+//! process that dies, a frame that is never read) never comes back, so the id simply
+//! stays open: losing weight is always on the safe side. What stays open is the
+//! tokens still alive, or in flight, or lost with a process.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{LedgerId, TokenId};
+
+/// The weight a token is minted with: all of it back at home means no handle of the
+/// token is left anywhere. Halved on every send, it lasts 62 sends down one line of
+/// copies; a handle whose weight can no longer be split sends none, which only means
+/// its token's id is never retired.
+pub const TOKEN_WEIGHT: u64 = 1 << 62;
 
 /// What a spend decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -134,6 +146,8 @@ pub struct Ledger {
     homes: HashMap<LedgerId, Runs>,
     spent: u64,
     retired: u64,
+    /// The weight returned so far, of open ids whose handles are not all gone yet.
+    released: HashMap<TokenId, u64>,
 }
 
 impl Ledger {
@@ -144,6 +158,9 @@ impl Ledger {
 
     /// Decides a spend: the first spend of an id wins, every later one is refused.
     pub fn spend(&mut self, id: TokenId) -> SpendOutcome {
+        if !self.released.is_empty() {
+            self.released.remove(&id); // closed now: its weight no longer matters
+        }
         if self.homes.entry(id.home()).or_default().insert(id.seq()) {
             self.spent += 1;
             SpendOutcome::Spent
@@ -172,11 +189,60 @@ impl Ledger {
     /// assert_eq!(ledger.spend(TokenId::new(home, 1)), SpendOutcome::AlreadySpent);
     /// ```
     pub fn retire(&mut self, id: TokenId) -> bool {
+        if !self.released.is_empty() {
+            self.released.remove(&id);
+        }
         let open = self.homes.entry(id.home()).or_default().insert(id.seq());
         if open {
             self.retired += 1;
         }
         open
+    }
+
+    /// Takes back `weight` of an open id's [`TOKEN_WEIGHT`] from a handle that was
+    /// dropped; when all of it is back, no handle of the token is left anywhere and the
+    /// id is retired. Returns whether this release retired it. A release of a closed
+    /// id changes nothing.
+    ///
+    /// Weight returned twice (a frame read twice, its handles each dropped) can retire
+    /// an id early: a handle still alive then finds it used. That refuses a reset; it
+    /// never lets one through twice.
+    ///
+    /// ```
+    /// use skein_actors::{Ledger, LedgerId, TokenId, TOKEN_WEIGHT};
+    ///
+    /// let mut ledger = Ledger::new();
+    /// let id = TokenId::new(LedgerId::new(), 0);
+    /// // Sent once: the home kept half, the copy took half.
+    /// assert!(!ledger.release(id, TOKEN_WEIGHT / 2)); // the home's handle is dropped
+    /// assert!(!ledger.is_spent(&id));
+    /// assert!(ledger.release(id, TOKEN_WEIGHT / 2)); // and the copy's, on its node
+    /// assert!(ledger.is_spent(&id));
+    /// ```
+    pub fn release(&mut self, id: TokenId, weight: u64) -> bool {
+        if weight == 0 || self.is_spent(&id) {
+            self.released.remove(&id);
+            return false;
+        }
+        let back = self
+            .released
+            .get(&id)
+            .copied()
+            .unwrap_or(0)
+            .saturating_add(weight);
+        if back >= TOKEN_WEIGHT {
+            self.released.remove(&id);
+            self.retire(id)
+        } else {
+            self.released.insert(id, back);
+            false
+        }
+    }
+
+    /// How many open ids have some of their weight back: tokens partly released, whose
+    /// other handles are still alive somewhere.
+    pub fn partly_released(&self) -> usize {
+        self.released.len()
     }
 
     /// How many ids were retired: closed without a spend.
