@@ -180,6 +180,7 @@ fn routines() -> PoolBuilder {
         .routine::<AddReadCtx>()
         .routine::<AddSetCtx>()
         .stream_routine::<Count>()
+        .routine::<Bounce>()
 }
 
 struct Config {
@@ -395,7 +396,11 @@ async fn process(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     let names = ("baseline_remote_call", "baseline_remote_call_conc64");
     seq_and_conc(config, mode, n, names, |i| ask(&echoes[i % echoes.len()])).await;
 
-    cases(config, &pool, mode, n).await
+    cases(config, &pool, mode, n).await?;
+    if config.wants("ledger_soak_remote") {
+        ledger_soak_remote(&pool, if config.quick { 20_000 } else { 100_000 }).await;
+    }
+    Ok(())
 }
 
 /// wool's cases, on `pool`.
@@ -528,12 +533,61 @@ async fn cases(
     Ok(())
 }
 
+/// The variable of the ledger soaks.
+static SOAK: ContextVar<u64> = ContextVar::new("woolbench", "soak");
+
+/// Sends the token it is given straight back: a token that crosses to a worker and
+/// returns.
+struct Bounce;
+impl Routine for Bounce {
+    const NAME: &'static str = "bench.bounce";
+    type Args = skein::Token<u64>;
+    type Output = skein::Token<u64>;
+    type Error = Never;
+    async fn run(token: skein::Token<u64>) -> Result<skein::Token<u64>, Never> {
+        Ok(token)
+    }
+}
+
+/// The home ledger when its tokens cross to a worker and back: `n` sets, each token
+/// sent to a worker of `pool` and returned, then reset (half) or dropped unspent
+/// (half). Every handle gives its weight back when it goes, the worker's over the
+/// session, so the ledger should again end as a handful of runs.
+#[cfg(feature = "cluster")]
+async fn ledger_soak_remote(pool: &Pool, n: u64) {
+    let home = skein::actors::home();
+    let start = Instant::now();
+    for i in 0..n {
+        skein::scope(async {
+            let token = SOAK.set(i).expect("set");
+            let back = pool.call::<Bounce>(token).await.expect("bounce");
+            if i % 2 == 0 {
+                SOAK.reset(back).await.expect("reset");
+            }
+        })
+        .await;
+    }
+    let elapsed = start.elapsed();
+    // The workers' weight comes back as messages; give the last ones a bounded time.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while home.partly_released() > 0 && Instant::now() < deadline {
+        tokio::task::yield_now().await;
+    }
+    println!(
+        "{{\"case\": \"ledger_soak_remote\", \"mode\": \"process\", \"sets\": {n}, \"reset\": {}, \"dropped\": {}, \"runs\": {}, \"partly_released\": {}, \"per_s\": {:.0}}}",
+        n.div_ceil(2),
+        n / 2,
+        home.runs(),
+        home.partly_released(),
+        n as f64 / elapsed.as_secs_f64()
+    );
+}
+
 /// The home ledger over a long life: `n` sets, each in a scope of its own (as a
 /// service's requests would be), half reset and half dropped unspent. A dropped token
 /// never left this process, so its id is closed at home; the ledger should end as a
 /// handful of runs, whatever `n` is.
 async fn ledger_soak(n: u64) {
-    static SOAK: ContextVar<u64> = ContextVar::new("woolbench", "soak");
     let before = LIVE.load(Ordering::Relaxed) as i64;
     let start = Instant::now();
     for i in 0..n {

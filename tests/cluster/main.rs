@@ -24,6 +24,7 @@ mod oracle_model;
 mod oversize_frames_are_refused_typed;
 mod support;
 mod tls_is_mutual_and_rotates;
+mod tokens_dropped_everywhere_are_retired;
 mod tokens_spent_at_most_once_across_processes;
 mod too_many_process_deaths_fail_the_pool;
 mod worker_processes_never_outlive_their_parent;
@@ -58,6 +59,7 @@ use tls_is_mutual_and_rotates::{
     a_node_rotates_its_tls_and_open_sessions_go_on,
     mutual_tls_refuses_peers_without_a_certificate_of_the_cluster_ca,
 };
+use tokens_dropped_everywhere_are_retired::a_token_dropped_on_a_worker_process_is_retired_at_home;
 use tokens_spent_at_most_once_across_processes::{
     a_spend_survives_its_workers_death, an_unreachable_home_refuses_the_spend,
     one_spend_per_token_across_processes,
@@ -212,6 +214,48 @@ impl Routine for Bytes {
     }
 }
 
+/// Tokens this process was sent and keeps, unspent.
+pub static KEPT: std::sync::Mutex<Vec<Token<u32>>> = std::sync::Mutex::new(Vec::new());
+
+/// Drops the token it is sent, unspent.
+pub struct Swallow;
+impl Routine for Swallow {
+    const NAME: &'static str = "cluster.swallow";
+    type Args = Token<u32>;
+    type Output = ();
+    type Error = Never;
+    async fn run(token: Token<u32>) -> Result<(), Never> {
+        drop(token);
+        Ok(())
+    }
+}
+
+/// Keeps the token it is sent in `KEPT`, unspent.
+pub struct Keep;
+impl Routine for Keep {
+    const NAME: &'static str = "cluster.keep";
+    type Args = Token<u32>;
+    type Output = ();
+    type Error = Never;
+    async fn run(token: Token<u32>) -> Result<(), Never> {
+        KEPT.lock().unwrap_or_else(|p| p.into_inner()).push(token);
+        Ok(())
+    }
+}
+
+/// Drops every token `KEPT` holds.
+pub struct LetGo;
+impl Routine for LetGo {
+    const NAME: &'static str = "cluster.let_go";
+    type Args = ();
+    type Output = usize;
+    type Error = Never;
+    async fn run(_: ()) -> Result<usize, Never> {
+        let kept = std::mem::take(&mut *KEPT.lock().unwrap_or_else(|p| p.into_inner()));
+        Ok(kept.len())
+    }
+}
+
 /// The pool every test and every worker process builds: the same routines on both
 /// sides.
 pub fn routines() -> PoolBuilder {
@@ -225,6 +269,9 @@ pub fn routines() -> PoolBuilder {
         .routine::<Park>()
         .routine::<Len>()
         .routine::<Bytes>()
+        .routine::<Swallow>()
+        .routine::<Keep>()
+        .routine::<LetGo>()
         .routine::<oracle_holds_across_processes::OracleStep>()
 }
 
@@ -335,6 +382,10 @@ fn tests() -> Vec<Test> {
         ("a_node_rotates_its_tls_and_open_sessions_go_on", || {
             Box::pin(a_node_rotates_its_tls_and_open_sessions_go_on())
         }),
+        (
+            "a_token_dropped_on_a_worker_process_is_retired_at_home",
+            || Box::pin(a_token_dropped_on_a_worker_process_is_retired_at_home()),
+        ),
     ]
 }
 
