@@ -281,6 +281,14 @@ impl<R> Guarded<R> {
     }
 }
 
+/// However the connection ends (its session closed, or never started), it no longer
+/// counts against the cap on connections waiting to authenticate.
+impl<R> Drop for Guarded<R> {
+    fn drop(&mut self) {
+        self.conn.lock().permit = None;
+    }
+}
+
 impl<R: AsyncRead + Unpin> AsyncRead for Guarded<R> {
     fn poll_read(
         self: Pin<&mut Self>,
