@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use skein_actors::{
     home, Dispatch, DispatchError, DispatchId, DispatchKind, Failure, Limits, Manifest, Outcome,
-    Reply, Request, WorkerMsg, WorkerSet,
+    Reply, Request, TraceContext, TraceId, WorkerMsg, WorkerSet,
 };
 use tokio::sync::oneshot;
 
@@ -34,6 +34,14 @@ pub(crate) struct Caller {
     pub(crate) limits: Limits,
 }
 
+/// The dispatch a call is made from, when a routine makes it: the nested dispatch
+/// records it as its caller, and goes on in its trace.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Parent {
+    pub(crate) id: DispatchId,
+    pub(crate) trace: TraceId,
+}
+
 /// A dispatch on its way: the worker it went to, and where its reply comes.
 pub(crate) struct Sent {
     pub(crate) worker: ActorRef<WorkerMsg>,
@@ -47,12 +55,18 @@ impl Caller {
         &self,
         args: R::Args,
         timeout: Option<Duration>,
-        caller: Option<DispatchId>,
+        parent: Option<Parent>,
     ) -> Result<R::Output, DispatchError<R::Error>> {
         let cx = Context::current();
-        let request = prepare(R::NAME, &args, cx.as_ref(), timeout, caller)?;
+        let mut request = prepare(R::NAME, &args, cx.as_ref(), timeout, parent)?;
         drop(args); // tokens in the args moved to the worker
+                    // The call's span lives as long as the call; it is not entered (the caller's
+                    // side logs nothing of its own), only handed to the worker as the parent of
+                    // the routine's span. Entering it on every poll would cost the hot path.
+        let span = call_span(R::NAME, &request);
+        request.trace = trace_of(&request, parent, span.clone());
         let sent = self.send(request, DispatchKind::Call).map_err(retype)?;
+        span.record("worker", tracing::field::display(sent.worker.get_id()));
         let lost = lost(&sent.worker);
         // Dropped before the reply (the caller cancelled, or the deadline passed), the
         // guard cancels the routine on the worker.
@@ -70,6 +84,27 @@ impl Caller {
         let worker = self.workers.dispatch(dispatch, tx.into())?;
         Ok(Sent { worker, id, reply })
     }
+}
+
+/// The span of one call on the caller: `skein.call`, at DEBUG.
+pub(crate) fn call_span(routine: &str, request: &Request) -> tracing::Span {
+    tracing::debug_span!(
+        "skein.call",
+        routine,
+        dispatch = %request.id,
+        worker = tracing::field::Empty,
+    )
+}
+
+/// The trace a request carries: its parent's, or a new one that starts at it; and
+/// the caller's span, for a worker in this process.
+pub(crate) fn trace_of(
+    request: &Request,
+    parent: Option<Parent>,
+    span: tracing::Span,
+) -> TraceContext {
+    let trace = parent.map_or_else(|| TraceId::starting_at(request.id), |p| p.trace);
+    TraceContext::new(trace, request.id.span_id(), span)
 }
 
 /// What a reply port closed without a reply means: the worker died, or its node.
@@ -117,11 +152,12 @@ pub(crate) fn retype<E>(failure: Failure) -> DispatchError<E> {
 ///
 /// [`RequestError`] if the args do not encode.
 pub fn request<R: Routine>(args: R::Args) -> Result<Request, RequestError> {
-    prepare::<R::Error>(R::NAME, &args, Context::current().as_ref(), None, None).map_err(|e| {
-        RequestError {
+    let mut request = prepare::<R::Error>(R::NAME, &args, Context::current().as_ref(), None, None)
+        .map_err(|e| RequestError {
             reason: e.to_string(),
-        }
-    })
+        })?;
+    request.trace = trace_of(&request, None, tracing::Span::current());
+    Ok(request)
 }
 
 /// The args of a direct dispatch failed to encode; nothing was built.
@@ -158,7 +194,7 @@ pub(crate) fn prepare<E>(
     args: &impl Serialize,
     cx: Option<&Context>,
     timeout: Option<Duration>,
-    caller: Option<DispatchId>,
+    parent: Option<Parent>,
 ) -> Result<Request, DispatchError<E>> {
     let args = payload::encode(args).map_err(|e| DispatchError::Encode {
         reason: e.to_string(),
@@ -166,7 +202,7 @@ pub(crate) fn prepare<E>(
     let manifest = cx.map(Context::take_snapshot).unwrap_or_default();
     let mut request = Request::new(routine, args, manifest);
     request.timeout = timeout;
-    request.caller = caller;
+    request.caller = parent.map(|p| p.id);
     Ok(request)
 }
 

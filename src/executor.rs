@@ -17,12 +17,13 @@ use futures::{FutureExt, StreamExt};
 use serde::Serialize;
 use skein_actors::{
     DispatchError, DispatchId, Executor, Failure, LedgerDelta, Manifest, Outcome, Reply, Request,
-    StreamSession,
+    StreamSession, TraceId,
 };
+use tracing::Instrument;
 
 use crate::context::payload::{self, Incoming};
 use crate::context::{Context, InstallMode};
-use crate::dispatch::Caller;
+use crate::dispatch::{Caller, Parent};
 use crate::routine::{Routine, StreamRoutine};
 
 tokio::task_local! {
@@ -45,7 +46,11 @@ pub async fn call<R: Routine>(args: R::Args) -> Result<R::Output, DispatchError<
     let Some(caller) = frame.pool.upgrade() else {
         return Err(DispatchError::Cancelled);
     };
-    caller.call::<R>(args, caller.timeout, Some(frame.id)).await
+    let parent = Parent {
+        id: frame.id,
+        trace: frame.trace,
+    };
+    caller.call::<R>(args, caller.timeout, Some(parent)).await
 }
 
 /// Where the running routine body was dispatched from.
@@ -209,8 +214,19 @@ fn reply(cx: &Context, result: Result<Outcome, Failure>) -> Reply {
     }
 }
 
+/// A routine panic is an ERROR event: the one thing a worker logs about a call above
+/// DEBUG, since the caller may never look at the error it gets.
+fn report_panic(routine: &str, frame: &Frame, result: &Result<Outcome, Failure>) {
+    if let Err(DispatchError::Panicked { message }) = result {
+        tracing::error!(routine, dispatch = %frame.id, panic = %message, "skein routine panicked");
+    }
+}
+
 fn run_call<R: Routine>(request: Request, link: Link) -> BoxFuture<'static, Reply> {
-    Box::pin(async move {
+    let frame = Frame::of(&request, link.pool);
+    let span = frame.span(R::NAME, &request);
+    let mode = link.mode;
+    let work = async move {
         let incoming = match payload::decode::<R::Args>(&request.args) {
             Ok(incoming) => incoming,
             Err(e) => {
@@ -220,24 +236,26 @@ fn run_call<R: Routine>(request: Request, link: Link) -> BoxFuture<'static, Repl
             }
         };
         let cx = Context::continuation();
-        let args = match cx.receive(&request.manifest, incoming, link.mode) {
+        let args = match cx.receive(&request.manifest, incoming, mode) {
             Ok((args, _warnings)) => args,
             Err(e) => return Reply::failed(DispatchError::Context(e)),
         };
-        let frame = Frame {
-            pool: link.pool,
-            id: request.id,
-            caller: request.caller,
-        };
-        let body = cx.scope(DISPATCH.scope(frame, step(R::run(args).map(Some))));
+        let body = cx.scope(DISPATCH.scope(frame.clone(), step(R::run(args).map(Some))));
         let result = match request.timeout {
             Some(limit) => tokio::time::timeout(limit, body)
                 .await
                 .unwrap_or(Err(DispatchError::Timeout)),
             None => body.await,
         };
+        report_panic(R::NAME, &frame, &result);
         reply(&cx, result)
-    })
+    };
+    // A span nobody records is not entered on every poll.
+    if span.is_disabled() {
+        Box::pin(work)
+    } else {
+        Box::pin(work.instrument(span))
+    }
 }
 
 /// Where a routine body runs: its pool (for nested calls) and its dispatch id (the
@@ -247,11 +265,43 @@ struct Frame {
     pool: Weak<Caller>,
     id: DispatchId,
     caller: Option<DispatchId>,
+    /// The trace the dispatch is part of: its nested calls go on in it.
+    trace: TraceId,
+}
+
+impl Frame {
+    fn of(request: &Request, pool: Weak<Caller>) -> Frame {
+        Frame {
+            pool,
+            id: request.id,
+            caller: request.caller,
+            trace: request
+                .trace
+                .trace_id()
+                .unwrap_or_else(|| TraceId::starting_at(request.id)),
+        }
+    }
+
+    /// The span of the routine on the worker, `skein.run` at DEBUG: a child of the
+    /// caller's span when the caller is in this process.
+    fn span(&self, routine: &str, request: &Request) -> tracing::Span {
+        let parent = request.trace.span().and_then(|span| span.id());
+        tracing::debug_span!(
+            parent: parent,
+            "skein.run",
+            routine,
+            dispatch = %self.id,
+            caller = self.caller.map(tracing::field::display),
+            trace = %self.trace,
+        )
+    }
 }
 
 struct Session<R: StreamRoutine> {
     cx: Context,
     frame: Frame,
+    /// The stream's one span on the worker, around every step.
+    span: tracing::Span,
     mode: InstallMode,
     /// The args until the first step anchors their tokens and starts the stream.
     args: Option<Incoming<R::Args>>,
@@ -267,13 +317,11 @@ fn open_stream<R: StreamRoutine>(
             reason: e.to_string(),
         })
     })?;
+    let frame = Frame::of(request, link.pool);
     Ok(Box::new(Session::<R> {
         cx: Context::continuation(),
-        frame: Frame {
-            pool: link.pool,
-            id: request.id,
-            caller: request.caller,
-        },
+        span: frame.span(R::NAME, request),
+        frame,
         mode: link.mode,
         args: Some(incoming),
         stream: None,
@@ -311,10 +359,15 @@ impl<R: StreamRoutine> StreamSession for Session<R> {
                     None => None,
                 }
             };
-            let result = self
+            let step = self
                 .cx
-                .scope(DISPATCH.scope(self.frame.clone(), step(body)))
-                .await;
+                .scope(DISPATCH.scope(self.frame.clone(), step(body)));
+            let result = if self.span.is_disabled() {
+                step.await
+            } else {
+                step.instrument(self.span.clone()).await
+            };
+            report_panic(R::NAME, &self.frame, &result);
             if !matches!(result, Ok(Outcome::Value(_))) {
                 // Ended, failed or panicked: drop the stream now so its cleanup runs.
                 self.stream = None;

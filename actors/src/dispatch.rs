@@ -9,6 +9,7 @@ use crate::frame::Limits;
 use crate::ids::DispatchId;
 use crate::ledger::LedgerDelta;
 use crate::manifest::{Blob, Manifest};
+use crate::trace::TraceContext;
 
 /// What a dispatch asks a worker to run. Everything in it is plain data.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +26,9 @@ pub struct Request {
     pub caller: Option<DispatchId>,
     /// How long the routine may run, counted from when the worker receives it.
     pub timeout: Option<Duration>,
+    /// The caller's trace context (absent from frames of older builds: none).
+    #[serde(default)]
+    pub trace: TraceContext,
 }
 
 impl Request {
@@ -38,6 +42,7 @@ impl Request {
             manifest,
             caller: None,
             timeout: None,
+            trace: TraceContext::default(),
         }
     }
 }

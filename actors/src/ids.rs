@@ -146,6 +146,18 @@ impl DispatchId {
 }
 
 impl DispatchId {
+    /// The id as one 128-bit number.
+    pub fn as_u128(&self) -> u128 {
+        self.0.as_u128()
+    }
+
+    /// A 64-bit id of this dispatch's span, for trace contexts: unique within a
+    /// process (the counter), and apart across processes (the random prefix), never 0.
+    pub fn span_id(&self) -> u64 {
+        let (prefix, count) = self.0.as_u64_pair();
+        (prefix ^ count.rotate_left(32)).max(1)
+    }
+
     /// The nil id: names no dispatch.
     pub fn nil() -> DispatchId {
         DispatchId(Uuid::nil())

@@ -38,6 +38,7 @@ mod manifest;
 #[cfg(feature = "cluster")]
 mod node;
 mod supervisor;
+mod trace;
 mod worker;
 
 pub use dispatch::{Dispatch, DispatchKind, Outcome, Pull, Reply, Request};
@@ -54,6 +55,7 @@ pub use node::{ConnectError, Node, NodeBuilder, NodeError, NodeEvent, RefusalRea
 pub use supervisor::{
     RestartPolicy, StartError, SupervisionEvent, Supervisor, SupervisorBuilder, WorkerSet,
 };
+pub use trace::{TraceContext, TraceId};
 pub use worker::{crash, Admission, Executor, StreamSession, WorkerMsg};
 
 /// The derive that makes a message type of your own cross nodes. With the `cluster`

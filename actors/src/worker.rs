@@ -85,6 +85,9 @@ impl Default for Admission {
 #[derive(Debug)]
 #[cfg_attr(feature = "cluster", derive(ractor_cluster::RactorClusterMessage))]
 #[non_exhaustive]
+// A dispatch is moved once into the worker's mailbox (or admitted without it); boxing
+// it would cost an allocation per call to save a copy.
+#[allow(clippy::large_enum_variant)]
 pub enum WorkerMsg {
     /// Run a routine (or open a stream); the reply goes to the port.
     #[cfg_attr(feature = "cluster", rpc)]

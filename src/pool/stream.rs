@@ -12,7 +12,9 @@ use skein_actors::{DispatchError, DispatchId, DispatchKind, Pull, WorkerMsg};
 use tokio::sync::oneshot;
 
 use crate::context::Context;
-use crate::dispatch::{finish, lost, prepare, retype, wait, Caller, CancelOnDrop};
+use crate::dispatch::{
+    finish, lost, prepare, retype, trace_of, wait, Caller, CancelOnDrop, Parent,
+};
 use crate::routine::StreamRoutine;
 
 /// The caller's side of a streaming routine. Each item is pulled with the caller's
@@ -26,13 +28,15 @@ enum Step<A> {
     Start {
         pool: Arc<Caller>,
         args: A,
-        parent: Option<DispatchId>,
+        parent: Option<Parent>,
     },
     Open {
         pool: Arc<Caller>,
         worker: ActorRef<WorkerMsg>,
         id: DispatchId,
         guard: CancelOnDrop,
+        /// The stream's one span on the caller, with an event per item.
+        span: tracing::Span,
     },
     Done,
 }
@@ -41,7 +45,7 @@ impl<R: StreamRoutine> RoutineStream<R> {
     pub(crate) fn open(
         pool: Arc<Caller>,
         args: R::Args,
-        parent: Option<DispatchId>,
+        parent: Option<Parent>,
     ) -> RoutineStream<R> {
         let items = stream::unfold(Step::Start { pool, args, parent }, |step| async move {
             let (item, next) = pull::<R>(step).await;
@@ -60,26 +64,35 @@ type Item<R> = Result<<R as StreamRoutine>::Item, DispatchError<<R as StreamRout
 /// refusal closes the stream.
 async fn pull<R: StreamRoutine>(step: Step<R::Args>) -> (Option<Item<R>>, Step<R::Args>) {
     let cx = Context::current();
-    let (pool, worker, id, guard, reply) = match step {
+    let (pool, worker, id, guard, span, reply) = match step {
         Step::Done => return (None, Step::Done),
         Step::Start { pool, args, parent } => {
-            let request = match prepare(R::NAME, &args, cx.as_ref(), None, parent) {
+            let mut request = match prepare(R::NAME, &args, cx.as_ref(), None, parent) {
                 Ok(request) => request,
                 Err(e) => return (Some(Err(e)), Step::Done),
             };
             drop(args);
+            let span = tracing::debug_span!(
+                "skein.stream",
+                routine = R::NAME,
+                dispatch = %request.id,
+                worker = tracing::field::Empty,
+            );
+            request.trace = trace_of(&request, parent, span.clone());
             let sent = match pool.send(request, DispatchKind::Stream) {
                 Ok(sent) => sent,
                 Err(refused) => return (Some(Err(retype(refused))), Step::Done),
             };
+            span.record("worker", tracing::field::display(sent.worker.get_id()));
             let guard = CancelOnDrop::new(&sent);
-            (pool, sent.worker, sent.id, guard, sent.reply)
+            (pool, sent.worker, sent.id, guard, span, sent.reply)
         }
         Step::Open {
             pool,
             worker,
             id,
             guard,
+            span,
         } => {
             let manifest = cx.as_ref().map(Context::take_snapshot).unwrap_or_default();
             let (tx, reply) = oneshot::channel();
@@ -88,7 +101,7 @@ async fn pull<R: StreamRoutine>(step: Step<R::Args>) -> (Option<Item<R>>, Step<R
                 guard.disarm();
                 return (Some(Err(retype(lost(&worker)))), Step::Done);
             }
-            (pool, worker, id, guard, reply)
+            (pool, worker, id, guard, span, reply)
         }
     };
     let reply = match wait(reply, None, lost(&worker)).await {
@@ -99,15 +112,19 @@ async fn pull<R: StreamRoutine>(step: Step<R::Args>) -> (Option<Item<R>>, Step<R
         }
     };
     match finish::<R::Item, R::Error>(cx.as_ref(), reply, pool.mode) {
-        Ok(Some(item)) => (
-            Some(Ok(item)),
-            Step::Open {
-                pool,
-                worker,
-                id,
-                guard,
-            },
-        ),
+        Ok(Some(item)) => {
+            span.in_scope(|| tracing::debug!("skein.stream item"));
+            (
+                Some(Ok(item)),
+                Step::Open {
+                    pool,
+                    worker,
+                    id,
+                    guard,
+                    span,
+                },
+            )
+        }
         Ok(None) => {
             guard.disarm();
             (None, Step::Done)

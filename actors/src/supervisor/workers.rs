@@ -116,6 +116,11 @@ impl Actor for WorkerSupervisor {
             WorkersMsg::Restart { slot, in_window } => {
                 if state.args.set.is_empty_slot(slot) && !state.args.set.has_failed() {
                     state.start_worker(slot, &myself).await?;
+                    tracing::warn!(
+                        worker = slot,
+                        restarts_in_window = in_window,
+                        "skein worker restarted"
+                    );
                     state.args.set.emit(SupervisionEvent::WorkerRestarted {
                         worker: slot,
                         restarts_in_window: in_window,
@@ -148,6 +153,7 @@ impl Actor for WorkerSupervisor {
         };
         let set = &state.args.set;
         set.set(slot, None);
+        tracing::warn!(worker = slot, %reason, "skein worker died; its calls in flight failed");
         set.emit(SupervisionEvent::WorkerFailed {
             worker: slot,
             reason: reason.clone(),
