@@ -55,11 +55,15 @@ pub async fn call<R: Routine>(args: R::Args) -> Result<R::Output, DispatchError<
 
 /// Where the running routine body was dispatched from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DispatchInfo {
     /// This dispatch's id.
     pub id: DispatchId,
     /// The dispatch whose routine made this one, for a nested call.
     pub caller: Option<DispatchId>,
+    /// The trace the dispatch is part of: the same for every call of one tree, on
+    /// every node, for logs to be correlated by.
+    pub trace: TraceId,
 }
 
 /// The dispatch the current routine body runs in, or `None` outside a routine.
@@ -68,6 +72,7 @@ pub fn current_dispatch() -> Option<DispatchInfo> {
         .try_with(|frame| DispatchInfo {
             id: frame.id,
             caller: frame.caller,
+            trace: frame.trace,
         })
         .ok()
 }

@@ -18,6 +18,7 @@ mod any_number_of_nodes_share_one_process;
 mod dead_and_hung_nodes_fail_in_flight_calls;
 mod listen_port_survives_hostile_connections;
 mod nodes_connect_by_name_and_refuse_outsiders;
+mod one_trace_spans_every_process;
 mod oracle_holds_across_processes;
 #[path = "../support/oracle.rs"]
 mod oracle_model;
@@ -53,6 +54,7 @@ use nodes_connect_by_name_and_refuse_outsiders::{
     a_tls_cluster_serves_calls_and_refuses_plain_peers, a_wrong_cookie_is_refused_on_both_sides,
     peers_by_dns_name,
 };
+use one_trace_spans_every_process::a_nested_call_across_two_worker_processes_is_one_trace;
 use oracle_holds_across_processes::any_script_across_processes_matches_one_local_scope;
 use oversize_frames_are_refused_typed::oversize_frames_are_refused_typed_across_the_wire;
 use tls_is_mutual_and_rotates::{
@@ -272,6 +274,8 @@ pub fn routines() -> PoolBuilder {
         .routine::<Swallow>()
         .routine::<Keep>()
         .routine::<LetGo>()
+        .routine::<one_trace_spans_every_process::TraceHere>()
+        .routine::<one_trace_spans_every_process::TraceVia>()
         .routine::<oracle_holds_across_processes::OracleStep>()
 }
 
@@ -385,6 +389,10 @@ fn tests() -> Vec<Test> {
         (
             "a_token_dropped_on_a_worker_process_is_retired_at_home",
             || Box::pin(a_token_dropped_on_a_worker_process_is_retired_at_home()),
+        ),
+        (
+            "a_nested_call_across_two_worker_processes_is_one_trace",
+            || Box::pin(a_nested_call_across_two_worker_processes_is_one_trace()),
         ),
     ]
 }
