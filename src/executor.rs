@@ -231,8 +231,15 @@ fn run_call<R: Routine>(request: Request, link: Link) -> BoxFuture<'static, Repl
     let frame = Frame::of(&request, link.pool);
     let span = frame.span(R::NAME, &request);
     let mode = link.mode;
+    // Only what the task needs moves into it: a smaller future is a cheaper task.
+    let Request {
+        args,
+        manifest,
+        timeout,
+        ..
+    } = request;
     let work = async move {
-        let incoming = match payload::decode::<R::Args>(&request.args) {
+        let incoming = match payload::decode::<R::Args>(&args) {
             Ok(incoming) => incoming,
             Err(e) => {
                 return Reply::failed(DispatchError::BadArgs {
@@ -241,12 +248,12 @@ fn run_call<R: Routine>(request: Request, link: Link) -> BoxFuture<'static, Repl
             }
         };
         let cx = Context::continuation();
-        let args = match cx.receive(&request.manifest, incoming, mode) {
+        let args = match cx.receive(&manifest, incoming, mode) {
             Ok((args, _warnings)) => args,
             Err(e) => return Reply::failed(DispatchError::Context(e)),
         };
         let body = cx.scope(DISPATCH.scope(frame.clone(), step(R::run(args).map(Some))));
-        let result = match request.timeout {
+        let result = match timeout {
             Some(limit) => tokio::time::timeout(limit, body)
                 .await
                 .unwrap_or(Err(DispatchError::Timeout)),
