@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 
 use crate::context::payload;
 use crate::context::{Context, InstallMode};
-use crate::routine::Routine;
+use crate::routine::{Never, Routine};
 
 /// How a pool's callers reach its workers: the workers, and the settings every call
 /// made through the pool shares. A routine's nested calls come through the same one.
@@ -152,7 +152,7 @@ pub(crate) fn retype<E>(failure: Failure) -> DispatchError<E> {
 ///
 /// [`RequestError`] if the args do not encode.
 pub fn request<R: Routine>(args: R::Args) -> Result<Request, RequestError> {
-    let mut request = prepare::<R::Error>(R::NAME, &args, Context::current().as_ref(), None, None)
+    let mut request = prepare::<Never>(R::NAME, &args, Context::current().as_ref(), None, None)
         .map_err(|e| RequestError {
             reason: e.to_string(),
         })?;
