@@ -1,6 +1,6 @@
 //! skein's benchmark, with wool's case names, beside baselines from the same run.
 //!
-//!     cargo run --release --example bench -- [--quick] [--mode local] [--pin]
+//!     cargo run --release --example bench -- [--quick] [--mode local] [--pin] [--subscriber]
 //!     cargo run --release --features cluster --example bench -- [--mode local|process|all]
 //!
 //! Prints one JSON line per case: `case`, `mode`, `p50_us`, `p99_us`, `per_s`, plus
@@ -637,6 +637,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--subscriber") {
+        // A subscriber that records every span (a `tracing_subscriber` registry, no
+        // output): what the spans cost when something records them.
+        use tracing_subscriber::layer::SubscriberExt;
+        tracing::subscriber::set_global_default(
+            tracing_subscriber::registry().with(tracing_subscriber::layer::Identity::new()),
+        )?;
+    }
     let value = |flag: &str| {
         args.iter()
             .position(|a| a == flag)
