@@ -1,5 +1,5 @@
 //! Nodes meeting each other: a peer given by DNS name is found and connected, a node
-//! with the wrong cookie is refused on both sides (DESIGN §7), and nodes that speak
+//! with the wrong cookie is refused on both sides, and nodes that speak
 //! TLS serve calls over it and refuse a node that does not. The second node is this
 //! binary again in `node` mode, a process of its own as a real peer is (nodes in one
 //! process are `any_number_of_nodes_share_one_process.rs`), printing every

@@ -1,4 +1,4 @@
-//! Restart intensity holds for worker processes too (DESIGN §6, B6): a pool whose
+//! Restart intensity holds for worker processes too: a pool whose
 //! worker process dies more often than its restart policy allows gives up, as a pool
 //! of in-process workers does (`tests/supervision_restart_intensity.rs`). It reports
 //! itself failed (`Pool::has_failed`), says so on its events (`PoolFailed`), starts
