@@ -19,7 +19,7 @@ use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use skein::actors::{Ledger, LedgerId, TokenId};
-use skein::{ContextVar, Never, Pool, PoolBuilder, Routine, StreamRoutine};
+use skein::{ContextVar, ErrorMessage, Never, Pool, PoolBuilder, Routine, StreamRoutine};
 
 /// Counts live heap bytes, for the ledger memory case. A global allocator is the only
 /// way to see what a data structure really holds; it forwards to the system allocator.
@@ -63,9 +63,9 @@ impl Routine for NestedAdd {
     const NAME: &'static str = "bench.nested_add";
     type Args = (i64, i64);
     type Output = i64;
-    type Error = String;
-    async fn run(args: (i64, i64)) -> Result<i64, String> {
-        skein::call::<Add>(args).await.map_err(|e| e.to_string())
+    type Error = ErrorMessage;
+    async fn run(args: (i64, i64)) -> Result<i64, ErrorMessage> {
+        skein::call::<Add>(args).await.map_err(ErrorMessage::from)
     }
 }
 
@@ -79,11 +79,11 @@ impl Routine for AddReadCtx {
     const NAME: &'static str = "bench.add_read_ctx";
     type Args = (i64, i64);
     type Output = i64;
-    type Error = String;
-    async fn run((x, y): (i64, i64)) -> Result<i64, String> {
+    type Error = ErrorMessage;
+    async fn run((x, y): (i64, i64)) -> Result<i64, ErrorMessage> {
         match TENANT.get() {
             Ok(Some(tenant)) if tenant == TENANT_VALUE => Ok(x + y),
-            other => Err(format!("context not propagated: {other:?}")),
+            other => Err(format!("context not propagated: {other:?}").into()),
         }
     }
 }
@@ -93,9 +93,9 @@ impl Routine for AddSetCtx {
     const NAME: &'static str = "bench.add_set_ctx";
     type Args = (i64, i64);
     type Output = i64;
-    type Error = String;
-    async fn run((x, y): (i64, i64)) -> Result<i64, String> {
-        let _ = COUNTER.set(x).map_err(|e| e.to_string())?;
+    type Error = ErrorMessage;
+    async fn run((x, y): (i64, i64)) -> Result<i64, ErrorMessage> {
+        let _ = COUNTER.set(x).map_err(ErrorMessage::from)?;
         Ok(x + y)
     }
 }

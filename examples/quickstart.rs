@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use skein::{
-    ContextVar, DispatchError, Never, Pool, Routine, StreamRoutine, SupervisionEvent, Token,
+    ContextVar, DispatchError, ErrorMessage, Never, Pool, Routine, StreamRoutine, SupervisionEvent,
+    Token,
 };
 
 /// A plain routine.
@@ -28,8 +29,8 @@ impl Routine for Fib {
     const NAME: &'static str = "quickstart.fib";
     type Args = u32;
     type Output = u64;
-    type Error = String;
-    async fn run(n: u32) -> Result<u64, String> {
+    type Error = ErrorMessage;
+    async fn run(n: u32) -> Result<u64, ErrorMessage> {
         if n < 2 {
             return Ok(n.into());
         }

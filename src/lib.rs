@@ -47,7 +47,7 @@ pub use executor::{call, current_dispatch, DispatchInfo};
 pub use pool::builder::{BuildError, PoolBuilder, DEFAULT_GROUP};
 pub use pool::stream::RoutineStream;
 pub use pool::{Events, Pool, WaitError};
-pub use routine::{Never, Routine, StreamRoutine};
+pub use routine::{ErrorMessage, Never, Routine, RoutineError, StreamRoutine};
 pub use skein_actors::{DispatchError, RestartPolicy, SupervisionEvent};
 
 #[cfg(feature = "cluster")]

@@ -29,8 +29,9 @@ pub trait Routine: Send + Sync + 'static {
     type Args: Serialize + DeserializeOwned + Send + 'static;
     /// The output, encoded on the way back. Tokens may ride here.
     type Output: Serialize + DeserializeOwned + Send + 'static;
-    /// The routine's own error; the caller gets it as `DispatchError::Routine`.
-    type Error: Serialize + DeserializeOwned + Send + 'static;
+    /// The routine's own error; the caller gets it as `DispatchError::Routine`, which
+    /// displays it and returns it from `source()`.
+    type Error: RoutineError;
 
     /// The body. It runs in a context that continues the caller's.
     fn run(args: Self::Args) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send;
@@ -46,13 +47,104 @@ pub trait StreamRoutine: Send + Sync + 'static {
     /// One item.
     type Item: Serialize + DeserializeOwned + Send + 'static;
     /// The routine's own error; an error item ends the stream.
-    type Error: Serialize + DeserializeOwned + Send + 'static;
+    type Error: RoutineError;
 
     /// The body. Dropping the returned stream is how it is cancelled, so cleanup
     /// belongs in `Drop` impls of what it holds.
     fn run(
         args: Self::Args,
     ) -> impl Stream<Item = Result<Self::Item, Self::Error>> + Send + 'static;
+}
+
+/// What a routine's error must be: an [`Error`](std::error::Error), so the caller's
+/// `DispatchError::Routine(e)` can display it and hand it on as its `source()`, and
+/// serializable, because it travels back from the worker. Every type with those
+/// traits is one.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a routine's error",
+    label = "not a routine error",
+    note = "a routine's error travels back to the caller: it must implement `std::error::Error`, `Serialize`, `Deserialize`, `Send` and `Sync`",
+    note = "a routine that cannot fail uses `skein::Never`; one whose error is just a message uses `skein::ErrorMessage`"
+)]
+pub trait RoutineError:
+    std::error::Error + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+}
+
+// Not recommended, so where a bound asks for `RoutineError` directly, a type that is
+// not one is reported with the notes above rather than the one bound it misses. (A
+// `type Error = ...` in a `Routine` impl is still reported by the missing bound, with a
+// note that points here.)
+#[diagnostic::do_not_recommend]
+impl<E> RoutineError for E where
+    E: std::error::Error + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+}
+
+/// A routine error that is just a message, for a routine that needs no error type of
+/// its own. It displays as the message, and a failed nested call and a context variable
+/// that cannot be read, set or reset convert into it, so `?` works on all of them.
+///
+/// ```
+/// use skein::{ErrorMessage, Routine};
+///
+/// struct Withdraw;
+/// impl Routine for Withdraw {
+///     const NAME: &'static str = "demo.withdraw";
+///     type Args = u64;
+///     type Output = u64;
+///     type Error = ErrorMessage;
+///     async fn run(amount: u64) -> Result<u64, ErrorMessage> {
+///         if amount > 100 {
+///             return Err(format!("{amount} is over the limit").into());
+///         }
+///         Ok(100 - amount)
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
+#[serde(transparent)]
+#[error("{0}")]
+pub struct ErrorMessage(pub String);
+
+impl From<String> for ErrorMessage {
+    fn from(message: String) -> ErrorMessage {
+        ErrorMessage(message)
+    }
+}
+
+impl From<&str> for ErrorMessage {
+    fn from(message: &str) -> ErrorMessage {
+        ErrorMessage(message.to_owned())
+    }
+}
+
+/// A nested call's failure, as the calling routine's own message.
+impl<E: std::fmt::Display> From<crate::DispatchError<E>> for ErrorMessage {
+    fn from(failure: crate::DispatchError<E>) -> ErrorMessage {
+        ErrorMessage(failure.to_string())
+    }
+}
+
+/// A context variable that could not be read, as the routine's own message.
+impl From<crate::GetError> for ErrorMessage {
+    fn from(e: crate::GetError) -> ErrorMessage {
+        ErrorMessage(e.to_string())
+    }
+}
+
+/// A context variable that could not be set, as the routine's own message.
+impl From<crate::SetError> for ErrorMessage {
+    fn from(e: crate::SetError) -> ErrorMessage {
+        ErrorMessage(e.to_string())
+    }
+}
+
+/// A token that could not be reset, as the routine's own message.
+impl<T> From<crate::ResetError<T>> for ErrorMessage {
+    fn from(e: crate::ResetError<T>) -> ErrorMessage {
+        ErrorMessage(e.to_string())
+    }
 }
 
 /// An error type with no values, for routines that cannot fail. (`std`'s

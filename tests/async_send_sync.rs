@@ -184,8 +184,8 @@ impl Routine for SendOnly {
     const NAME: &'static str = "send_sync.send_only";
     type Args = Cell<u64>;
     type Output = Cell<u64>;
-    type Error = Cell<u64>;
-    async fn run(x: Cell<u64>) -> Result<Cell<u64>, Cell<u64>> {
+    type Error = Never;
+    async fn run(x: Cell<u64>) -> Result<Cell<u64>, Never> {
         Ok(x)
     }
 }
@@ -328,7 +328,7 @@ async_assert_fn!(skein::Pool::scope(_, BoxFuture<()>): !Send & !Sync & !Unpin);
 // ---------------------------------------------------------------------------------
 
 assert_value!(skein::DispatchError: Send & Sync & Unpin);
-assert_value!(skein::DispatchError<String>: Send & Sync & Unpin);
+assert_value!(skein::DispatchError<skein::ErrorMessage>: Send & Sync & Unpin);
 assert_value!(skein::DispatchError<Never>: Send & Sync & Unpin);
 // Deliberate: the routine's own error's auto traits pass through, no more.
 assert_value!(skein::DispatchError<YY>: Send & Sync & Unpin);
@@ -340,8 +340,7 @@ assert_value!(skein::WaitError: Send & Sync & Unpin);
 assert_value!(skein::RequestError: Send & Sync & Unpin);
 
 assert_boxable_error!(
-    skein::DispatchError,
-    skein::DispatchError<String>,
+    skein::DispatchError<skein::ErrorMessage>,
     skein::DispatchError<Never>,
     skein::BuildError,
     skein::WaitError,

@@ -9,7 +9,8 @@ use skein::actors::{
     Binding, ChainId, Dispatch, DispatchKind, Manifest, Reply, VarEntry, WorkerMsg,
 };
 use skein::{
-    Context, ContextVar, DispatchError, GetError, InstallError, InstallMode, Pool, Routine,
+    Context, ContextVar, DispatchError, ErrorMessage, GetError, InstallError, InstallMode, Pool,
+    Routine,
 };
 use support::pool_helpers::{within, BOUND};
 
@@ -138,9 +139,9 @@ impl Routine for ReadNumber {
     const NAME: &'static str = "exact.read_number";
     type Args = ();
     type Output = Option<u32>;
-    type Error = String;
-    async fn run((): ()) -> Result<Option<u32>, String> {
-        NUMBER.get().map_err(|e| e.to_string())
+    type Error = ErrorMessage;
+    async fn run((): ()) -> Result<Option<u32>, ErrorMessage> {
+        NUMBER.get().map_err(|e| ErrorMessage(e.to_string()))
     }
 }
 

@@ -15,9 +15,11 @@ use support::pool_helpers::{within, Gate, BOUND};
 use tokio::sync::oneshot;
 
 /// The routine's own error type: it must come back as this value, not as a string.
-#[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone, thiserror::Error)]
 enum Refusal {
+    #[error("{got} is over the limit of {limit}")]
     TooBig { limit: u32, got: i64 },
+    #[error("{0}")]
     Negative(String),
 }
 

@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use skein::{ContextVar, Pool, Routine};
+use skein::{ContextVar, ErrorMessage, Pool, Routine};
 
 static TENANT: ContextVar<String> = ContextVar::new("embedding", "tenant");
 
@@ -15,9 +15,9 @@ impl Routine for Add {
     const NAME: &'static str = "embedding.add";
     type Args = (i64, i64);
     type Output = i64;
-    type Error = String;
-    async fn run((x, y): (i64, i64)) -> Result<i64, String> {
-        x.checked_add(y).ok_or_else(|| "overflow".to_string())
+    type Error = ErrorMessage;
+    async fn run((x, y): (i64, i64)) -> Result<i64, ErrorMessage> {
+        x.checked_add(y).ok_or_else(|| "overflow".into())
     }
 }
 
@@ -27,8 +27,8 @@ impl Routine for AddNested {
     const NAME: &'static str = "embedding.add_nested";
     type Args = (i64, i64);
     type Output = (i64, Option<String>);
-    type Error = String;
-    async fn run(args: (i64, i64)) -> Result<(i64, Option<String>), String> {
+    type Error = ErrorMessage;
+    async fn run(args: (i64, i64)) -> Result<(i64, Option<String>), ErrorMessage> {
         let sum = skein::call::<Add>(args).await.map_err(|e| e.to_string())?;
         let seen = TENANT.get().map_err(|e| e.to_string())?;
         let _ = TENANT.set("worker".into()).map_err(|e| e.to_string())?;

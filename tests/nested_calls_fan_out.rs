@@ -11,7 +11,9 @@ use std::time::Duration;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 use skein::actors::ChainId;
-use skein::{Context, ContextVar, DispatchError, Never, Pool, ResetErrorKind, Routine, Token};
+use skein::{
+    Context, ContextVar, DispatchError, ErrorMessage, Never, Pool, ResetErrorKind, Routine, Token,
+};
 use tokio::sync::Barrier;
 
 static TENANT: ContextVar<String> = ContextVar::new("nested_fan_out", "tenant");
@@ -49,13 +51,13 @@ impl Routine for Fib {
     const NAME: &'static str = "nested_fan_out.fib";
     type Args = u32;
     type Output = u64;
-    type Error = String;
-    async fn run(n: u32) -> Result<u64, String> {
+    type Error = ErrorMessage;
+    async fn run(n: u32) -> Result<u64, ErrorMessage> {
         if n < 2 {
             return Ok(u64::from(n));
         }
         let (a, b) = futures::join!(skein::call::<Fib>(n - 1), skein::call::<Fib>(n - 2));
-        Ok(a.map_err(|e| e.to_string())? + b.map_err(|e| e.to_string())?)
+        Ok(a.map_err(ErrorMessage::from)? + b.map_err(ErrorMessage::from)?)
     }
 }
 
@@ -78,8 +80,8 @@ impl Routine for Meet {
     const NAME: &'static str = "nested_fan_out.meet";
     type Args = usize;
     type Output = Met;
-    type Error = String;
-    async fn run(index: usize) -> Result<Met, String> {
+    type Error = ErrorMessage;
+    async fn run(index: usize) -> Result<Met, ErrorMessage> {
         MEETINGS_RUN.fetch_add(1, Ordering::SeqCst);
         tokio::time::timeout(Duration::from_secs(10), MEETING.wait())
             .await
@@ -87,7 +89,7 @@ impl Routine for Meet {
         Ok(Met {
             index,
             chain: Context::current().and_then(|cx| cx.chain()),
-            tenant: TENANT.get().map_err(|e| e.to_string())?,
+            tenant: TENANT.get().map_err(ErrorMessage::from)?,
         })
     }
 }
@@ -97,12 +99,12 @@ impl Routine for FanOut {
     const NAME: &'static str = "nested_fan_out.fan_out";
     type Args = ();
     type Output = Vec<Met>;
-    type Error = String;
-    async fn run((): ()) -> Result<Vec<Met>, String> {
+    type Error = ErrorMessage;
+    async fn run((): ()) -> Result<Vec<Met>, ErrorMessage> {
         join_all((0..FAN_OUT).map(skein::call::<Meet>))
             .await
             .into_iter()
-            .map(|met| met.map_err(|e| e.to_string()))
+            .map(|met| met.map_err(ErrorMessage::from))
             .collect()
     }
 }
@@ -115,13 +117,13 @@ impl Routine for Inner {
     const NAME: &'static str = "nested_fan_out.inner";
     type Args = ();
     type Output = Seen;
-    type Error = String;
-    async fn run((): ()) -> Result<Seen, String> {
+    type Error = ErrorMessage;
+    async fn run((): ()) -> Result<Seen, ErrorMessage> {
         let seen = (
-            TENANT.get().map_err(|e| e.to_string())?,
-            STAGE.get().map_err(|e| e.to_string())?,
+            TENANT.get().map_err(ErrorMessage::from)?,
+            STAGE.get().map_err(ErrorMessage::from)?,
         );
-        let _ = RESULT.set("inner".into()).map_err(|e| e.to_string())?;
+        let _ = RESULT.set("inner".into()).map_err(ErrorMessage::from)?;
         Ok(seen)
     }
 }
@@ -133,11 +135,11 @@ impl Routine for Outer {
     const NAME: &'static str = "nested_fan_out.outer";
     type Args = ();
     type Output = (Seen, Option<String>);
-    type Error = String;
-    async fn run((): ()) -> Result<(Seen, Option<String>), String> {
-        let _ = STAGE.set("outer".into()).map_err(|e| e.to_string())?;
-        let inner = skein::call::<Inner>(()).await.map_err(|e| e.to_string())?;
-        Ok((inner, RESULT.get().map_err(|e| e.to_string())?))
+    type Error = ErrorMessage;
+    async fn run((): ()) -> Result<(Seen, Option<String>), ErrorMessage> {
+        let _ = STAGE.set("outer".into()).map_err(ErrorMessage::from)?;
+        let inner = skein::call::<Inner>(()).await.map_err(ErrorMessage::from)?;
+        Ok((inner, RESULT.get().map_err(ErrorMessage::from)?))
     }
 }
 
@@ -159,12 +161,12 @@ impl Routine for OuterReset {
     const NAME: &'static str = "nested_fan_out.outer_reset";
     type Args = Token<String>;
     type Output = (bool, Option<String>);
-    type Error = String;
-    async fn run(token: Token<String>) -> Result<(bool, Option<String>), String> {
+    type Error = ErrorMessage;
+    async fn run(token: Token<String>) -> Result<(bool, Option<String>), ErrorMessage> {
         let reset = skein::call::<InnerReset>(token)
             .await
-            .map_err(|e| e.to_string())?;
-        Ok((reset, TENANT.get().map_err(|e| e.to_string())?))
+            .map_err(ErrorMessage::from)?;
+        Ok((reset, TENANT.get().map_err(ErrorMessage::from)?))
     }
 }
 
@@ -335,13 +337,15 @@ impl Routine for Parent {
     const NAME: &'static str = "nested.parent";
     type Args = ();
     type Output = (String, (String, Option<String>));
-    type Error = String;
-    async fn run(_: ()) -> Result<Self::Output, String> {
+    type Error = ErrorMessage;
+    async fn run(_: ()) -> Result<Self::Output, ErrorMessage> {
         let own = skein::current_dispatch()
             .expect("inside a routine")
             .id
             .to_string();
-        let inner = skein::call::<WhoAmI>(()).await.map_err(|e| e.to_string())?;
+        let inner = skein::call::<WhoAmI>(())
+            .await
+            .map_err(ErrorMessage::from)?;
         Ok((own, inner))
     }
 }

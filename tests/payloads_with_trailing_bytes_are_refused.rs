@@ -10,14 +10,20 @@ use skein::actors::{
 use skein::{DispatchError, Pool, Routine, StreamRoutine};
 use support::pool_helpers::{within, BOUND};
 
+/// A number the routine could not double; on the wire it is the bare number.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, thiserror::Error)]
+#[serde(transparent)]
+#[error("{0} is too large to double")]
+struct TooLarge(u32);
+
 struct Double;
 impl Routine for Double {
     const NAME: &'static str = "trailing.double";
     type Args = u32;
     type Output = u32;
-    type Error = u32;
-    async fn run(n: u32) -> Result<u32, u32> {
-        n.checked_mul(2).ok_or(n)
+    type Error = TooLarge;
+    async fn run(n: u32) -> Result<u32, TooLarge> {
+        n.checked_mul(2).ok_or(TooLarge(n))
     }
 }
 
@@ -26,8 +32,8 @@ impl StreamRoutine for Count {
     const NAME: &'static str = "trailing.count";
     type Args = u32;
     type Item = u32;
-    type Error = u32;
-    fn run(n: u32) -> impl futures::Stream<Item = Result<u32, u32>> + Send + 'static {
+    type Error = TooLarge;
+    fn run(n: u32) -> impl futures::Stream<Item = Result<u32, TooLarge>> + Send + 'static {
         futures::stream::iter((0..n).map(Ok))
     }
 }
@@ -124,6 +130,6 @@ fn a_routine_error_with_trailing_bytes_is_a_bad_frame() {
     let reply = Reply::failed(DispatchError::Routine(vec![0x07].into()));
     assert_eq!(
         skein::decode_reply::<Double>(reply),
-        Err(DispatchError::Routine(7))
+        Err(DispatchError::Routine(TooLarge(7)))
     );
 }

@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use ractor::{call, Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use skein::{Never, Pool, Routine};
+use skein::{ErrorMessage, Never, Pool, Routine};
 
 /// The bound of every wait: each should end at once, none may hang the suite.
 const BOUND: Duration = Duration::from_secs(10);
@@ -87,8 +87,8 @@ impl Routine for Tally {
     const NAME: &'static str = "plain_ractor.tally";
     type Args = u64;
     type Output = u64;
-    type Error = String;
-    async fn run(n: u64) -> Result<u64, String> {
+    type Error = ErrorMessage;
+    async fn run(n: u64) -> Result<u64, ErrorMessage> {
         let counter = COUNTER.get().ok_or("no counter registered")?;
         for _ in 0..n {
             counter

@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use skein::{Never, Pool, Routine};
+use skein::{ErrorMessage, Never, Pool, Routine};
 use support::oracle::{self, Request, Response};
 use tokio::runtime::Runtime;
 
@@ -37,11 +37,11 @@ impl Routine for NestedOp {
     const NAME: &'static str = "pool_oracle.nested";
     type Args = Request;
     type Output = Response;
-    type Error = String;
-    async fn run(request: Request) -> Result<Response, String> {
+    type Error = ErrorMessage;
+    async fn run(request: Request) -> Result<Response, ErrorMessage> {
         skein::call::<OpRoutine>(request)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(ErrorMessage::from)
     }
 }
 

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use skein::{DispatchError, Never, Pool, Routine};
+use skein::{DispatchError, ErrorMessage, Never, Pool, Routine};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Instrument, Level, Subscriber};
@@ -149,9 +149,9 @@ impl Routine for Outer {
     const NAME: &'static str = "spans.outer";
     type Args = i64;
     type Output = i64;
-    type Error = String;
-    async fn run(x: i64) -> Result<i64, String> {
-        skein::call::<Leaf>(x).await.map_err(|e| e.to_string())
+    type Error = ErrorMessage;
+    async fn run(x: i64) -> Result<i64, ErrorMessage> {
+        skein::call::<Leaf>(x).await.map_err(ErrorMessage::from)
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::{stream, Stream, StreamExt};
-use skein::{ContextVar, DispatchError, Never, Pool, StreamRoutine};
+use skein::{ContextVar, DispatchError, ErrorMessage, Never, Pool, StreamRoutine};
 use tokio::sync::oneshot;
 
 static SEEN: ContextVar<String> = ContextVar::new("streams_pull", "seen");
@@ -109,8 +109,8 @@ impl StreamRoutine for FailAt {
     const NAME: &'static str = "streams_pull.fail_at";
     type Args = (u64, u64);
     type Item = u64;
-    type Error = String;
-    fn run((n, key): (u64, u64)) -> impl Stream<Item = Result<u64, String>> + Send + 'static {
+    type Error = ErrorMessage;
+    fn run((n, key): (u64, u64)) -> impl Stream<Item = Result<u64, ErrorMessage>> + Send + 'static {
         stream::unfold(Guard { key, produced: 0 }, move |mut guard| async move {
             let i = guard.produced;
             guard.produced += 1;
@@ -118,7 +118,7 @@ impl StreamRoutine for FailAt {
                 let _ = SEEN
                     .set("set before the error".into())
                     .expect("in a context");
-                Some((Err(format!("boom at {i}")), guard))
+                Some((Err(format!("boom at {i}").into()), guard))
             } else {
                 Some((Ok(i), guard))
             }
@@ -229,7 +229,7 @@ async fn a_routine_error_item_arrives_typed_merges_and_ends_the_stream() {
         assert_eq!(items.next().await.unwrap().unwrap(), 0);
         assert_eq!(items.next().await.unwrap().unwrap(), 1);
         match items.next().await {
-            Some(Err(DispatchError::Routine(message))) => assert_eq!(message, "boom at 2"),
+            Some(Err(DispatchError::Routine(message))) => assert_eq!(message.0, "boom at 2"),
             other => panic!("expected the routine's own error, got {other:?}"),
         }
         // R72: the terminal error carried the worker's context as of the error.

@@ -9,7 +9,8 @@ use std::time::Duration;
 use ractor::ActorRef;
 use skein::actors::WorkerMsg;
 use skein::{
-    ContextVar, DispatchError, Never, Pool, ResetErrorKind, Routine, SupervisionEvent, Token,
+    ContextVar, DispatchError, ErrorMessage, Never, Pool, ResetErrorKind, Routine,
+    SupervisionEvent, Token,
 };
 use support::pool_helpers::{events_until, within, Gate, BOUND};
 use tokio::time::Instant;
@@ -49,8 +50,8 @@ impl Routine for SpendThenHold {
     const NAME: &'static str = "crash.spend_then_hold";
     type Args = (Token<u32>, u64);
     type Output = ();
-    type Error = String;
-    async fn run((token, gate): (Token<u32>, u64)) -> Result<(), String> {
+    type Error = ErrorMessage;
+    async fn run((token, gate): (Token<u32>, u64)) -> Result<(), ErrorMessage> {
         SPENT
             .reset(token)
             .await

@@ -25,10 +25,10 @@ use crate::manifest::{Blob, InstallError};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[non_exhaustive]
 pub enum DispatchError<E = Blob> {
-    /// The routine returned its own error value. It is shown with `{:?}` (a generic
-    /// error type need not be `Display`), so the message says what the routine said.
-    #[error("the routine returned an error: {0:?}")]
-    Routine(E),
+    /// The routine returned its own error value. It displays as part of this error and
+    /// is this error's `source()`, so it survives `?` into `Box<dyn Error>` or anyhow.
+    #[error("the routine returned an error: {0}")]
+    Routine(#[source] E),
     /// The routine panicked; nothing of its context merged back.
     #[error("the routine panicked: {message}")]
     Panicked {

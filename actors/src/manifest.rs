@@ -71,6 +71,14 @@ impl Blob {
     }
 }
 
+/// Shown by its size: the bytes are MessagePack, not text. (So a [`Failure`](crate::Failure)
+/// whose routine error is still undecoded displays too.)
+impl std::fmt::Display for Blob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} bytes of MessagePack", self.0.len())
+    }
+}
+
 impl Deref for Blob {
     type Target = [u8];
     fn deref(&self) -> &[u8] {

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use skein::{Never, Routine};
+use skein::{ErrorMessage, Never, Routine};
 
 use crate::support::{process_pool, within, BOUND};
 
@@ -30,14 +30,14 @@ impl Routine for TraceVia {
     const NAME: &'static str = "cluster.trace_via";
     type Args = ();
     type Output = ((u32, String), (u32, String));
-    type Error = String;
-    async fn run(_: ()) -> Result<((u32, String), (u32, String)), String> {
+    type Error = ErrorMessage;
+    async fn run(_: ()) -> Result<((u32, String), (u32, String)), ErrorMessage> {
         let here = TraceHere::run(())
             .await
             .unwrap_or_else(|never| match never {});
         let there = skein::call::<TraceHere>(())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(ErrorMessage::from)?;
         Ok((here, there))
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use ractor::ActorRef;
 use skein::actors::WorkerMsg;
-use skein::Routine;
+use skein::{ErrorMessage, Routine};
 
 use crate::oracle_model::{self as model, Request, Response};
 use crate::support;
@@ -21,14 +21,14 @@ impl Routine for OracleStep {
     const NAME: &'static str = "cluster.oracle_step";
     type Args = (Request, u32);
     type Output = Response;
-    type Error = String;
-    async fn run((request, hops): (Request, u32)) -> Result<Response, String> {
+    type Error = ErrorMessage;
+    async fn run((request, hops): (Request, u32)) -> Result<Response, ErrorMessage> {
         if hops == 0 {
             return Ok(model::here(request).await);
         }
         skein::call::<OracleStep>((request, hops - 1))
             .await
-            .map_err(|e| e.to_string())
+            .map_err(ErrorMessage::from)
     }
 }
 
