@@ -7,11 +7,13 @@
 //! routine runs on the worker: data flows one way, from here to the executor and back
 //! in the reply.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use ractor::ActorRef;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use skein_actors::metrics::CallHandles;
 use skein_actors::{
     home, Dispatch, DispatchError, DispatchId, DispatchKind, Failure, Limits, Manifest, Outcome,
     Reply, Request, TraceContext, TraceId, WorkerMsg, WorkerSet,
@@ -32,6 +34,40 @@ pub(crate) struct Caller {
     pub(crate) mode: InstallMode,
     /// The limits of the frames the pool sends: its node's.
     pub(crate) limits: Limits,
+    pub(crate) metrics: CallMetrics,
+}
+
+/// The metric handles of the routines a pool registered, taken when it was built, so
+/// a call finds its own by name without asking the recorder. (A routine the pool did
+/// not register, reached on another node, asks the recorder on each call.)
+#[derive(Debug, Default)]
+pub(crate) struct CallMetrics {
+    by_routine: HashMap<&'static str, CallHandles>,
+}
+
+impl CallMetrics {
+    pub(crate) fn new(routines: impl IntoIterator<Item = &'static str>) -> CallMetrics {
+        CallMetrics {
+            by_routine: routines
+                .into_iter()
+                .map(|name| (name, CallHandles::new(name)))
+                .collect(),
+        }
+    }
+
+    /// Records one call of `routine` that started at `started` and ended `result`.
+    fn record<T, E>(
+        &self,
+        routine: &'static str,
+        started: Instant,
+        result: &Result<T, DispatchError<E>>,
+    ) {
+        let seconds = started.elapsed().as_secs_f64();
+        match self.by_routine.get(routine) {
+            Some(handles) => handles.record(seconds, result.as_ref().err()),
+            None => CallHandles::new(routine).record(seconds, result.as_ref().err()),
+        }
+    }
 }
 
 /// The dispatch a call is made from, when a routine makes it: the nested dispatch
@@ -50,19 +86,35 @@ pub(crate) struct Sent {
 }
 
 impl Caller {
-    /// Runs `R` on a worker and takes its reply in.
+    /// Runs `R` on a worker and takes its reply in, and counts the call (a call whose
+    /// future is dropped before it ends is not counted).
     pub(crate) async fn call<R: Routine>(
         &self,
         args: R::Args,
         timeout: Option<Duration>,
         parent: Option<Parent>,
     ) -> Result<R::Output, DispatchError<R::Error>> {
+        // One clock read at the start serves both the deadline and the latency.
+        let started = Instant::now();
+        let result = self.run::<R>(args, timeout, parent, started).await;
+        self.metrics.record(R::NAME, started, &result);
+        result
+    }
+
+    async fn run<R: Routine>(
+        &self,
+        args: R::Args,
+        timeout: Option<Duration>,
+        parent: Option<Parent>,
+        started: Instant,
+    ) -> Result<R::Output, DispatchError<R::Error>> {
         let cx = Context::current();
         let mut request = prepare(R::NAME, &args, cx.as_ref(), timeout, parent)?;
-        drop(args); // tokens in the args moved to the worker
-                    // The call's span lives as long as the call; it is not entered (the caller's
-                    // side logs nothing of its own), only handed to the worker as the parent of
-                    // the routine's span. Entering it on every poll would cost the hot path.
+        // Tokens in the args moved to the worker.
+        drop(args);
+        // The call's span lives as long as the call; it is not entered (the caller's
+        // side logs nothing of its own), only handed to the worker as the parent of the
+        // routine's span. Entering it on every poll would cost the hot path.
         let span = call_span(R::NAME, &request);
         request.trace = trace_of(&request, parent, span.clone());
         let sent = self.send(request, DispatchKind::Call).map_err(retype)?;
@@ -71,7 +123,9 @@ impl Caller {
         // Dropped before the reply (the caller cancelled, or the deadline passed), the
         // guard cancels the routine on the worker.
         let guard = CancelOnDrop(Some((sent.worker, sent.id)));
-        let reply = wait(sent.reply, timeout, lost).await.map_err(retype)?;
+        // A deadline past what the clock can hold is no deadline.
+        let deadline = timeout.and_then(|limit| started.checked_add(limit));
+        let reply = wait(sent.reply, deadline, lost).await.map_err(retype)?;
         guard.disarm();
         finish_call::<R>(cx.as_ref(), reply, self.mode)
     }
@@ -97,12 +151,18 @@ pub(crate) fn call_span(routine: &str, request: &Request) -> tracing::Span {
 }
 
 /// The trace a request carries: its parent's, or a new one that starts at it; and
-/// the caller's span, for a worker in this process.
+/// the caller's span, for a worker in this process. With `otel`, a span that an
+/// OpenTelemetry layer records names the trace and the parent span instead, so a
+/// worker in another process can join the caller's OpenTelemetry tree.
 pub(crate) fn trace_of(
     request: &Request,
     parent: Option<Parent>,
     span: tracing::Span,
 ) -> TraceContext {
+    #[cfg(feature = "otel")]
+    if let Some((trace, span_id)) = crate::otel::ids_of(&span) {
+        return TraceContext::new(trace, span_id, span);
+    }
     let trace = parent.map_or_else(|| TraceId::starting_at(request.id), |p| p.trace);
     TraceContext::new(trace, request.id.span_id(), span)
 }
@@ -206,15 +266,15 @@ pub(crate) fn prepare<E>(
     Ok(request)
 }
 
-/// Waits for a reply; a reply port dropped without a reply means `lost`: the worker
-/// died with it, or its node did.
+/// Waits for a reply until `deadline`; a reply port dropped without a reply means
+/// `lost`: the worker died with it, or its node did.
 pub(crate) async fn wait(
     reply: oneshot::Receiver<Reply>,
-    timeout: Option<Duration>,
+    deadline: Option<Instant>,
     lost: Failure,
 ) -> Result<Reply, Failure> {
-    let reply = match timeout {
-        Some(limit) => tokio::time::timeout(limit, reply)
+    let reply = match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline.into(), reply)
             .await
             .map_err(|_| DispatchError::Timeout)?,
         None => reply.await,

@@ -107,6 +107,11 @@ impl Routines {
         entry.0 == TypeId::of::<R>()
     }
 
+    /// The names of the routines registered as calls.
+    pub(crate) fn call_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.calls.keys().copied()
+    }
+
     pub(crate) fn add_stream<R: StreamRoutine>(&mut self) -> bool {
         if self.calls.contains_key(R::NAME) {
             return false;
@@ -295,17 +300,25 @@ impl Frame {
     }
 
     /// The span of the routine on the worker, `skein.run` at DEBUG: a child of the
-    /// caller's span when the caller is in this process.
+    /// caller's span when the caller is in this process. With `otel`, a caller in
+    /// another process is its OpenTelemetry parent, as the request names it.
     fn span(&self, routine: &str, request: &Request) -> tracing::Span {
         let parent = request.trace.span().and_then(|span| span.id());
-        tracing::debug_span!(
+        #[cfg(feature = "otel")]
+        let remote = parent.is_none();
+        let span = tracing::debug_span!(
             parent: parent,
             "skein.run",
             routine,
             dispatch = %self.id,
             caller = self.caller.map(tracing::field::display),
             trace = %self.trace,
-        )
+        );
+        #[cfg(feature = "otel")]
+        if remote {
+            crate::otel::continue_remote(&span, &request.trace);
+        }
+        span
     }
 }
 

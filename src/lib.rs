@@ -32,6 +32,8 @@
 pub mod context;
 mod dispatch;
 mod executor;
+#[cfg(feature = "otel")]
+mod otel;
 mod pool;
 mod routine;
 

@@ -95,7 +95,7 @@ impl Routine for Tally {
                 .cast(CounterMsg::Increment)
                 .map_err(|e| e.to_string())?;
         }
-        call!(counter, CounterMsg::Get).map_err(|e| e.to_string())
+        call!(counter, CounterMsg::Get).map_err(|e| ErrorMessage(e.to_string()))
     }
 }
 

@@ -141,6 +141,37 @@ impl<E> DispatchError<E> {
         }
     }
 
+    /// The variant's name in snake case (`routine_error` for [`Routine`](Self::Routine)):
+    /// a stable label for metrics and logs.
+    ///
+    /// ```
+    /// use skein_actors::{DispatchError, Failure};
+    ///
+    /// assert_eq!(Failure::Timeout.kind(), "timeout");
+    /// assert_eq!(DispatchError::Routine("no").kind(), "routine_error");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        use DispatchError::*;
+        match self {
+            Routine(_) => "routine_error",
+            Panicked { .. } => "panicked",
+            UnknownRoutine { .. } => "unknown_routine",
+            BadArgs { .. } => "bad_args",
+            Overloaded => "overloaded",
+            WorkerCrashed => "worker_crashed",
+            NodeDown => "node_down",
+            Timeout => "timeout",
+            Cancelled => "cancelled",
+            NoSuchStream => "no_such_stream",
+            BadFrame { .. } => "bad_frame",
+            Context(_) => "context",
+            NoWorkers => "no_workers",
+            PoolFailed => "pool_failed",
+            NotInRoutine => "not_in_routine",
+            Encode { .. } => "encode",
+        }
+    }
+
     /// A `BadFrame` with this reason.
     pub fn bad_frame(reason: impl std::fmt::Display) -> DispatchError<E> {
         DispatchError::BadFrame {

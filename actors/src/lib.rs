@@ -35,6 +35,7 @@ mod frame;
 mod ids;
 mod ledger;
 mod manifest;
+pub mod metrics;
 #[cfg(feature = "cluster")]
 mod node;
 mod supervisor;

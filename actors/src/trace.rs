@@ -25,6 +25,19 @@ impl TraceId {
         let id = dispatch.as_u128();
         TraceId([(id >> 64) as u64, id as u64])
     }
+
+    /// The trace id of these 16 bytes, in W3C order (the first byte is the first two
+    /// hex digits); none for all zeros, which W3C says is no trace.
+    pub fn from_bytes(bytes: [u8; 16]) -> Option<TraceId> {
+        let id = u128::from_be_bytes(bytes);
+        (id != 0).then_some(TraceId([(id >> 64) as u64, id as u64]))
+    }
+
+    /// The 16 bytes of this trace id, in W3C order: what other tracing libraries
+    /// build their own trace ids from.
+    pub fn to_bytes(self) -> [u8; 16] {
+        ((u128::from(self.0[0]) << 64) | u128::from(self.0[1])).to_be_bytes()
+    }
 }
 
 impl fmt::Display for TraceId {
@@ -149,6 +162,16 @@ mod tests {
         let back = TraceContext::from(TraceWire::from(context.clone()));
         assert_eq!(back, context);
         assert!(back.span().is_none(), "the span never travels");
+    }
+
+    #[test]
+    fn trace_id_bytes_are_in_w3c_order() {
+        let trace = TraceId::starting_at(DispatchId::new());
+        let bytes = trace.to_bytes();
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, trace.to_string());
+        assert_eq!(TraceId::from_bytes(bytes), Some(trace));
+        assert_eq!(TraceId::from_bytes([0; 16]), None, "all zeros is no trace");
     }
 
     #[test]

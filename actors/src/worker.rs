@@ -24,6 +24,7 @@ use crate::failure::DispatchError;
 use crate::frame::Limits;
 use crate::ids::DispatchId;
 use crate::manifest::Manifest;
+use crate::metrics::WorkerGauges;
 
 /// Runs routines for a worker. `skein` installs one that knows the typed routines;
 /// this crate only moves bytes and manifests.
@@ -110,9 +111,10 @@ pub(crate) struct WorkerArgs {
 }
 
 impl WorkerArgs {
-    /// The arguments of a worker that runs routines through `executor`, within
-    /// `admission`, and answers within `limits`.
+    /// The arguments of the worker in `slot` that runs routines through `executor`,
+    /// within `admission`, and answers within `limits`.
     pub(crate) fn new(
+        slot: usize,
         executor: Arc<dyn Executor>,
         admission: Admission,
         limits: Limits,
@@ -125,6 +127,7 @@ impl WorkerArgs {
                 executor,
                 admission,
                 limits,
+                gauges: WorkerGauges::new(slot),
             }),
         }
     }
@@ -204,6 +207,8 @@ struct Table {
     executor: Arc<dyn Executor>,
     admission: Admission,
     limits: Limits,
+    /// Kept in step with `running` and `queue`, under the same lock.
+    gauges: WorkerGauges,
 }
 
 impl std::fmt::Debug for Table {
@@ -245,6 +250,7 @@ impl Table {
             self.start(&mut inner, dispatch, reply);
         } else if inner.queue.len() < self.admission.max_queue {
             inner.queue.push_back((dispatch, reply));
+            self.gauges.queued.increment(1);
         } else {
             drop(inner);
             let _ = reply.send(self.stamp(Reply::failed(DispatchError::Overloaded)));
@@ -257,11 +263,17 @@ impl Table {
     fn free(self: &Arc<Self>, id: &DispatchId) -> Option<Running> {
         let mut inner = self.lock();
         let running = inner.running.remove(id);
+        if running.is_some() {
+            self.gauges.in_flight.decrement(1);
+        }
         while !self.closed.load(Ordering::Acquire)
             && inner.running.len() < self.admission.max_concurrency
         {
             match inner.queue.pop_front() {
-                Some((dispatch, reply)) => self.start(&mut inner, dispatch, reply),
+                Some((dispatch, reply)) => {
+                    self.gauges.queued.decrement(1);
+                    self.start(&mut inner, dispatch, reply);
+                }
                 None => break,
             }
         }
@@ -309,6 +321,7 @@ impl Table {
             },
         };
         inner.running.insert(id, running);
+        self.gauges.in_flight.increment(1);
     }
 
     fn pull(&self, pull: Pull, reply: RpcReplyPort<Reply>) {
@@ -342,6 +355,8 @@ impl Table {
                 std::mem::take(&mut inner.queue),
             )
         };
+        self.gauges.in_flight.decrement(running.len() as f64);
+        self.gauges.queued.decrement(queue.len() as f64);
         for (_, running) in running {
             running.abort.abort();
         }

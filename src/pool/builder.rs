@@ -11,7 +11,7 @@ use skein_actors::{Admission, Limits, RestartPolicy, StartError, Supervisor, Wor
 
 use super::{Pool, PoolShared};
 use crate::context::InstallMode;
-use crate::dispatch::Caller;
+use crate::dispatch::{CallMetrics, Caller};
 use crate::executor::{RoutineExecutor, Routines};
 use crate::routine::{Routine, StreamRoutine};
 
@@ -235,6 +235,7 @@ impl PoolBuilder {
             timeout: self.timeout,
             mode: self.mode,
             limits,
+            metrics: CallMetrics::new(self.routines.call_names()),
         });
         // The executor holds its pool weakly, from the start: a routine's nested calls
         // go through it, and a routine never keeps its pool alive.

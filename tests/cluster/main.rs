@@ -17,7 +17,10 @@
 mod any_number_of_nodes_share_one_process;
 mod dead_and_hung_nodes_fail_in_flight_calls;
 mod listen_port_survives_hostile_connections;
+mod metrics_count_frames_sessions_and_refusals;
 mod nodes_connect_by_name_and_refuse_outsiders;
+#[cfg(feature = "otel")]
+mod one_otel_trace_spans_every_process;
 mod one_trace_spans_every_process;
 mod oracle_holds_across_processes;
 #[path = "../support/oracle.rs"]
@@ -54,6 +57,8 @@ use nodes_connect_by_name_and_refuse_outsiders::{
     a_tls_cluster_serves_calls_and_refuses_plain_peers, a_wrong_cookie_is_refused_on_both_sides,
     peers_by_dns_name,
 };
+#[cfg(feature = "otel")]
+use one_otel_trace_spans_every_process::a_nested_call_across_two_worker_processes_is_one_otel_trace;
 use one_trace_spans_every_process::a_nested_call_across_two_worker_processes_is_one_trace;
 use oracle_holds_across_processes::any_script_across_processes_matches_one_local_scope;
 use oversize_frames_are_refused_typed::oversize_frames_are_refused_typed_across_the_wire;
@@ -261,7 +266,7 @@ impl Routine for LetGo {
 /// The pool every test and every worker process builds: the same routines on both
 /// sides.
 pub fn routines() -> PoolBuilder {
-    Pool::builder()
+    let builder = Pool::builder()
         .routine::<Add>()
         .routine::<Pid>()
         .routine::<Identity>()
@@ -276,7 +281,10 @@ pub fn routines() -> PoolBuilder {
         .routine::<LetGo>()
         .routine::<one_trace_spans_every_process::TraceHere>()
         .routine::<one_trace_spans_every_process::TraceVia>()
-        .routine::<oracle_holds_across_processes::OracleStep>()
+        .routine::<oracle_holds_across_processes::OracleStep>();
+    #[cfg(feature = "otel")]
+    let builder = builder.routine::<one_otel_trace_spans_every_process::OtelSpans>();
+    builder
 }
 
 async fn calls_run_in_worker_processes() {
@@ -306,7 +314,7 @@ type Test = (
 );
 
 fn tests() -> Vec<Test> {
-    vec![
+    let tests: Vec<Test> = vec![
         ("calls_run_in_worker_processes", || {
             Box::pin(calls_run_in_worker_processes())
         }),
@@ -394,10 +402,25 @@ fn tests() -> Vec<Test> {
             "a_nested_call_across_two_worker_processes_is_one_trace",
             || Box::pin(a_nested_call_across_two_worker_processes_is_one_trace()),
         ),
-    ]
+        ("frames_sessions_and_refusals_are_counted", || {
+            Box::pin(metrics_count_frames_sessions_and_refusals::frames_sessions_and_refusals_are_counted())
+        }),
+    ];
+    #[cfg(feature = "otel")]
+    let tests = {
+        let mut tests = tests;
+        tests.push((one_otel_trace_spans_every_process::NAME, || {
+            Box::pin(a_nested_call_across_two_worker_processes_is_one_otel_trace())
+        }));
+        tests
+    };
+    tests
 }
 
 fn main() {
+    // Before the worker hook, so that this test's worker processes record too.
+    #[cfg(feature = "otel")]
+    one_otel_trace_spans_every_process::install_if_this_test();
     skein::serve_if_worker(routines);
     match std::env::var(MODE_ENV).as_deref() {
         Ok("test") => run_one(),

@@ -23,6 +23,16 @@ pub struct LedgerUnavailable;
 /// connected or does not answer (or, without the `cluster` feature, cannot be reached
 /// at all).
 pub async fn spend(id: TokenId) -> Result<SpendOutcome, LedgerUnavailable> {
+    let decided = decide(id).await;
+    crate::metrics::spend(match decided {
+        Ok(SpendOutcome::Spent) => "spent",
+        Ok(SpendOutcome::AlreadySpent) => "already_spent",
+        Err(LedgerUnavailable) => "unavailable",
+    });
+    decided
+}
+
+async fn decide(id: TokenId) -> Result<SpendOutcome, LedgerUnavailable> {
     let here = home();
     if id.home() == here.id() {
         return Ok(here.spend(id));

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 
+use crate::metrics;
+
 /// A change in a node's sessions with its peers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -62,6 +64,21 @@ pub enum RefusalReason {
     },
 }
 
+impl RefusalReason {
+    /// The reason's name in snake case: a stable label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RefusalReason::HandshakeFailed => "handshake_failed",
+            RefusalReason::NotAPeer => "not_a_peer",
+            RefusalReason::Silent => "silent",
+            RefusalReason::HandshakeTimeout => "handshake_timeout",
+            RefusalReason::TooManyBytes => "too_many_bytes",
+            RefusalReason::TooManyPending => "too_many_pending",
+            RefusalReason::Tls { .. } => "tls",
+        }
+    }
+}
+
 impl fmt::Display for RefusalReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -110,6 +127,12 @@ impl Events {
     }
 
     pub(crate) fn send(&self, event: NodeEvent) {
+        match &event {
+            NodeEvent::Connected { .. } => metrics::node_session("connected"),
+            NodeEvent::Disconnected { .. } => metrics::node_session("disconnected"),
+            NodeEvent::Unresponsive { .. } => metrics::node_session("unresponsive"),
+            NodeEvent::Refused { reason, .. } => metrics::node_refusal(reason.kind()),
+        }
         // No subscriber is fine: events are for whoever listens.
         let _ = self.sender.send(event);
     }

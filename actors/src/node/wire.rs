@@ -15,6 +15,7 @@ use crate::frame::{self, Limits};
 use crate::ids::{DispatchId, LedgerId, TokenId};
 use crate::ledger::SpendOutcome;
 use crate::manifest::{Blob, Manifest};
+use crate::metrics;
 
 /// A small frame that always fits: a refusal, an id, a ledger answer.
 fn small<T: Serialize>(value: &T) -> Vec<u8> {
@@ -26,8 +27,30 @@ fn read<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, frame::Decode
     frame::decode(bytes, &Limits::unlimited())
 }
 
+/// A frame on its way out, its size recorded.
+fn sent(message: &'static str, bytes: Vec<u8>) -> Vec<u8> {
+    metrics::frame(message, "sent", bytes.len());
+    bytes
+}
+
+/// Records the size of a frame that came in.
+fn received(message: &'static str, bytes: &[u8]) {
+    metrics::frame(message, "received", bytes.len());
+}
+
 impl BytesConvertable for Dispatch {
     fn into_bytes(self) -> Vec<u8> {
+        sent("dispatch", self.into_frame())
+    }
+
+    fn from_bytes(bytes: Vec<u8>) -> Dispatch {
+        received("dispatch", &bytes);
+        Dispatch::from_frame(&bytes)
+    }
+}
+
+impl Dispatch {
+    fn into_frame(self) -> Vec<u8> {
         match frame::encode(&self, &self.limits) {
             Ok(bytes) => bytes,
             Err(why) => {
@@ -43,8 +66,8 @@ impl BytesConvertable for Dispatch {
         }
     }
 
-    fn from_bytes(bytes: Vec<u8>) -> Dispatch {
-        read(&bytes).unwrap_or_else(|e| {
+    fn from_frame(bytes: &[u8]) -> Dispatch {
+        read(bytes).unwrap_or_else(|e| {
             let mut refusal = Dispatch::new(
                 Request::new("", Vec::new(), Manifest::default()),
                 DispatchKind::Call,
@@ -57,6 +80,17 @@ impl BytesConvertable for Dispatch {
 
 impl BytesConvertable for Pull {
     fn into_bytes(self) -> Vec<u8> {
+        sent("pull", self.into_frame())
+    }
+
+    fn from_bytes(bytes: Vec<u8>) -> Pull {
+        received("pull", &bytes);
+        Pull::from_frame(&bytes)
+    }
+}
+
+impl Pull {
+    fn into_frame(self) -> Vec<u8> {
         match frame::encode(&self, &self.limits) {
             Ok(bytes) => bytes,
             Err(why) => {
@@ -67,8 +101,8 @@ impl BytesConvertable for Pull {
         }
     }
 
-    fn from_bytes(bytes: Vec<u8>) -> Pull {
-        read(&bytes).unwrap_or_else(|e| {
+    fn from_frame(bytes: &[u8]) -> Pull {
+        read(bytes).unwrap_or_else(|e| {
             let mut refusal = Pull::new(DispatchId::nil(), Manifest::default());
             refusal.refused = Some(e.to_string());
             refusal
@@ -78,6 +112,17 @@ impl BytesConvertable for Pull {
 
 impl BytesConvertable for Reply {
     fn into_bytes(self) -> Vec<u8> {
+        sent("reply", self.into_frame())
+    }
+
+    fn from_bytes(bytes: Vec<u8>) -> Reply {
+        received("reply", &bytes);
+        read(&bytes).unwrap_or_else(|e| Reply::failed(DispatchError::bad_frame(e)))
+    }
+}
+
+impl Reply {
+    fn into_frame(self) -> Vec<u8> {
         match frame::encode(&self, &self.limits) {
             Ok(bytes) => bytes,
             // The reply is lost, but its spends are not: they travel in the refusal.
@@ -87,10 +132,6 @@ impl BytesConvertable for Reply {
                 self.delta,
             )),
         }
-    }
-
-    fn from_bytes(bytes: Vec<u8>) -> Reply {
-        read(&bytes).unwrap_or_else(|e| Reply::failed(DispatchError::bad_frame(e)))
     }
 }
 

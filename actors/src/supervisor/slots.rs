@@ -171,6 +171,7 @@ impl WorkerSet {
 
     pub(crate) fn emit(&self, event: SupervisionEvent) {
         tracing::debug!(?event, "pool supervision");
+        crate::metrics::supervision(&event);
         // No subscriber is fine: events are for whoever listens.
         let _ = self.inner.events.send(event);
     }

@@ -51,6 +51,7 @@ impl WorkersState {
         myself: &ActorRef<WorkersMsg>,
     ) -> Result<(), ActorProcessingErr> {
         let args = WorkerArgs::new(
+            slot,
             self.args.executor.clone(),
             self.args.admission,
             self.args.limits,
