@@ -120,29 +120,29 @@ impl From<&str> for ErrorMessage {
 }
 
 /// A nested call's failure, as the calling routine's own message.
-impl<E: std::fmt::Display> From<crate::DispatchError<E>> for ErrorMessage {
-    fn from(failure: crate::DispatchError<E>) -> ErrorMessage {
+impl<E: std::fmt::Display> From<skein_actors::DispatchError<E>> for ErrorMessage {
+    fn from(failure: skein_actors::DispatchError<E>) -> ErrorMessage {
         ErrorMessage(failure.to_string())
     }
 }
 
 /// A context variable that could not be read, as the routine's own message.
-impl From<crate::GetError> for ErrorMessage {
-    fn from(e: crate::GetError) -> ErrorMessage {
+impl From<crate::context::GetError> for ErrorMessage {
+    fn from(e: crate::context::GetError) -> ErrorMessage {
         ErrorMessage(e.to_string())
     }
 }
 
 /// A context variable that could not be set, as the routine's own message.
-impl From<crate::SetError> for ErrorMessage {
-    fn from(e: crate::SetError) -> ErrorMessage {
+impl From<crate::context::SetError> for ErrorMessage {
+    fn from(e: crate::context::SetError) -> ErrorMessage {
         ErrorMessage(e.to_string())
     }
 }
 
 /// A token that could not be reset, as the routine's own message.
-impl<T> From<crate::ResetError<T>> for ErrorMessage {
-    fn from(e: crate::ResetError<T>) -> ErrorMessage {
+impl<T> From<crate::context::ResetError<T>> for ErrorMessage {
+    fn from(e: crate::context::ResetError<T>) -> ErrorMessage {
         ErrorMessage(e.to_string())
     }
 }

@@ -11,7 +11,6 @@
 use metrics::{Gauge, Histogram};
 
 use crate::failure::DispatchError;
-use crate::supervisor::SupervisionEvent;
 
 /// Counter, calls by `routine` and `outcome`: `ok`, or the failure's
 /// [`DispatchError::kind`] (`routine_error` for the routine's own error). Counted by
@@ -68,15 +67,8 @@ impl WorkerGauges {
     }
 }
 
-/// Counts what the supervisors report.
-pub(crate) fn supervision(event: &SupervisionEvent) {
-    let name = match event {
-        SupervisionEvent::WorkerFailed { .. } => WORKER_CRASHES,
-        SupervisionEvent::WorkerRestarted { .. } => WORKER_RESTARTS,
-        SupervisionEvent::ProcessExited { .. } => PROCESS_EXITS,
-        SupervisionEvent::PoolFailed { .. } => POOL_FAILURES,
-        _ => return,
-    };
+/// Counts one of the supervisors' events (a counter without labels).
+pub(crate) fn supervision(name: &'static str) {
     metrics::counter!(name).increment(1);
 }
 

@@ -10,6 +10,7 @@ use tokio::sync::broadcast;
 use super::events::SupervisionEvent;
 use crate::dispatch::{Dispatch, Reply};
 use crate::failure::Failure;
+use crate::metrics;
 use crate::worker::{WorkerHandle, WorkerMsg};
 
 /// The workers of one pool, local and on other nodes, kept current by its supervisors
@@ -171,7 +172,16 @@ impl WorkerSet {
 
     pub(crate) fn emit(&self, event: SupervisionEvent) {
         tracing::debug!(?event, "pool supervision");
-        crate::metrics::supervision(&event);
+        let counted = match &event {
+            SupervisionEvent::WorkerFailed { .. } => Some(metrics::WORKER_CRASHES),
+            SupervisionEvent::WorkerRestarted { .. } => Some(metrics::WORKER_RESTARTS),
+            SupervisionEvent::ProcessExited { .. } => Some(metrics::PROCESS_EXITS),
+            SupervisionEvent::PoolFailed { .. } => Some(metrics::POOL_FAILURES),
+            _ => None,
+        };
+        if let Some(name) = counted {
+            metrics::supervision(name);
+        }
         // No subscriber is fine: events are for whoever listens.
         let _ = self.inner.events.send(event);
     }
