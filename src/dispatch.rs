@@ -38,20 +38,26 @@ pub(crate) struct Caller {
 }
 
 /// The metric handles of the routines a pool registered, taken when it was built, so
-/// a call finds its own by name without asking the recorder. (A routine the pool did
-/// not register, reached on another node, asks the recorder on each call.)
+/// a call finds its own without asking the recorder. (A routine the pool did not
+/// register, reached on another node, asks the recorder on each call.)
 #[derive(Debug, Default)]
 pub(crate) struct CallMetrics {
-    by_routine: HashMap<&'static str, CallHandles>,
+    /// The registered names, as the pool was given them: a call's `R::NAME` is nearly
+    /// always the same string in memory, so it is found by its address, without
+    /// hashing it.
+    registered: Vec<(&'static str, CallHandles)>,
+    by_name: HashMap<&'static str, CallHandles>,
 }
 
 impl CallMetrics {
     pub(crate) fn new(routines: impl IntoIterator<Item = &'static str>) -> CallMetrics {
+        let registered: Vec<_> = routines
+            .into_iter()
+            .map(|name| (name, CallHandles::new(name)))
+            .collect();
         CallMetrics {
-            by_routine: routines
-                .into_iter()
-                .map(|name| (name, CallHandles::new(name)))
-                .collect(),
+            by_name: registered.iter().cloned().collect(),
+            registered,
         }
     }
 
@@ -59,13 +65,20 @@ impl CallMetrics {
     fn record<T, E>(
         &self,
         routine: &'static str,
-        started: Instant,
+        started: quanta::Instant,
         result: &Result<T, DispatchError<E>>,
     ) {
         let seconds = started.elapsed().as_secs_f64();
-        match self.by_routine.get(routine) {
-            Some(handles) => handles.record(seconds, result.as_ref().err()),
-            None => CallHandles::new(routine).record(seconds, result.as_ref().err()),
+        let failure = result.as_ref().err();
+        let found = self
+            .registered
+            .iter()
+            .find(|(name, _)| std::ptr::eq(*name, routine))
+            .map(|(_, handles)| handles)
+            .or_else(|| self.by_name.get(routine));
+        match found {
+            Some(handles) => handles.record(seconds, failure),
+            None => CallHandles::new(routine).record(seconds, failure),
         }
     }
 }
@@ -94,9 +107,10 @@ impl Caller {
         timeout: Option<Duration>,
         parent: Option<Parent>,
     ) -> Result<R::Output, DispatchError<R::Error>> {
-        // One clock read at the start serves both the deadline and the latency.
-        let started = Instant::now();
-        let result = self.run::<R>(args, timeout, parent, started).await;
+        // The latency is read off the CPU's time-stamp counter where it can be
+        // (`quanta`): a few nanoseconds, where the OS clock costs a call ~25 ns twice.
+        let started = quanta::Instant::now();
+        let result = self.run::<R>(args, timeout, parent).await;
         self.metrics.record(R::NAME, started, &result);
         result
     }
@@ -106,8 +120,9 @@ impl Caller {
         args: R::Args,
         timeout: Option<Duration>,
         parent: Option<Parent>,
-        started: Instant,
     ) -> Result<R::Output, DispatchError<R::Error>> {
+        // A deadline past what the clock can hold is no deadline.
+        let deadline = timeout.and_then(|limit| Instant::now().checked_add(limit));
         let cx = Context::current();
         let mut request = prepare(R::NAME, &args, cx.as_ref(), timeout, parent)?;
         // Tokens in the args moved to the worker.
@@ -123,8 +138,6 @@ impl Caller {
         // Dropped before the reply (the caller cancelled, or the deadline passed), the
         // guard cancels the routine on the worker.
         let guard = CancelOnDrop(Some((sent.worker, sent.id)));
-        // A deadline past what the clock can hold is no deadline.
-        let deadline = timeout.and_then(|limit| started.checked_add(limit));
         let reply = wait(sent.reply, deadline, lost).await.map_err(retype)?;
         guard.disarm();
         finish_call::<R>(cx.as_ref(), reply, self.mode)
