@@ -5,8 +5,11 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures::future::join_all;
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::Actor;
 use skein::{ContextVar, Never, Pool, Routine};
+
+mod support;
+use support::{timed, Echo, Ping};
 
 struct Add;
 impl Routine for Add {
@@ -20,44 +23,6 @@ impl Routine for Add {
 }
 
 static TENANT: ContextVar<String> = ContextVar::new("bench.dispatch", "tenant");
-
-struct Echo;
-struct Ping(i64, RpcReplyPort<i64>);
-// Under skein's `cluster` feature ractor asks every message type to say whether it can
-// cross nodes; without it, every type is a message.
-#[cfg(feature = "cluster")]
-impl ractor::Message for Ping {}
-
-impl Actor for Echo {
-    type Msg = Ping;
-    type State = ();
-    type Arguments = ();
-    async fn pre_start(&self, _: ActorRef<Ping>, _: ()) -> Result<(), ActorProcessingErr> {
-        Ok(())
-    }
-    async fn handle(
-        &self,
-        _: ActorRef<Ping>,
-        Ping(x, reply): Ping,
-        _: &mut (),
-    ) -> Result<(), ActorProcessingErr> {
-        let _ = reply.send(x + 1);
-        Ok(())
-    }
-}
-
-/// Runs `work` as one task on the runtime and returns how long it took there.
-async fn timed(
-    work: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::time::Duration {
-    tokio::spawn(async move {
-        let start = std::time::Instant::now();
-        work.await;
-        start.elapsed()
-    })
-    .await
-    .unwrap()
-}
 
 fn dispatch(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -11,8 +11,11 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use metrics_exporter_prometheus::PrometheusBuilder;
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::Actor;
 use skein::{Never, Pool, Routine};
+
+mod support;
+use support::{timed, Echo, Ping};
 use tokio::runtime::Runtime;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -24,29 +27,6 @@ impl Routine for Add {
     type Error = Never;
     async fn run((x, y): (i64, i64)) -> Result<i64, Never> {
         Ok(x + y)
-    }
-}
-
-struct Echo;
-struct Ping(i64, RpcReplyPort<i64>);
-#[cfg(feature = "cluster")]
-impl ractor::Message for Ping {}
-
-impl Actor for Echo {
-    type Msg = Ping;
-    type State = ();
-    type Arguments = ();
-    async fn pre_start(&self, _: ActorRef<Ping>, _: ()) -> Result<(), ActorProcessingErr> {
-        Ok(())
-    }
-    async fn handle(
-        &self,
-        _: ActorRef<Ping>,
-        Ping(x, reply): Ping,
-        _: &mut (),
-    ) -> Result<(), ActorProcessingErr> {
-        let _ = reply.send(x + 1);
-        Ok(())
     }
 }
 
@@ -100,19 +80,6 @@ fn runtime(installed: Installed) -> (Runtime, Pool) {
 /// A layer that asks for every span, so the registry records them all.
 struct Recording;
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Recording {}
-
-/// Runs `work` as one task on the runtime and returns how long it took there.
-async fn timed(
-    work: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::time::Duration {
-    tokio::spawn(async move {
-        let start = std::time::Instant::now();
-        work.await;
-        start.elapsed()
-    })
-    .await
-    .unwrap()
-}
 
 fn observability(c: &mut Criterion) {
     let mut group = c.benchmark_group("observability");
