@@ -131,6 +131,19 @@ impl Context {
         self.lock().snapshot(true)
     }
 
+    /// Starts a step of a stream: what changes in this context from now until
+    /// [`take_step_snapshot`](Context::take_step_snapshot) is that step's change.
+    pub(crate) fn begin_step(&self) {
+        self.lock().begin_step();
+    }
+
+    /// What the step begun last changed, as a manifest for its item's frame: only the
+    /// variables the step set, reset or merged in, its spends, and the ids it minted
+    /// or learned.
+    pub(crate) fn take_step_snapshot(&self) -> Manifest {
+        self.lock().step_snapshot()
+    }
+
     /// Merges a manifest that came back from a dispatch into this context
     /// (reference R66–R67): its values win for the keys it carries, token sets are
     /// merged, its spends are recorded, and an unarmed context adopts its chain id.

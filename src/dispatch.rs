@@ -132,7 +132,9 @@ impl Caller {
         // routine's span. Entering it on every poll would cost the hot path.
         let span = call_span(R::NAME, &request);
         request.trace = trace_of(&request, parent, span.clone());
-        let sent = self.send(request, DispatchKind::Call).map_err(retype)?;
+        let sent = self
+            .send(Dispatch::new(request, DispatchKind::Call))
+            .map_err(retype)?;
         span.record("worker", tracing::field::display(sent.worker.get_id()));
         let lost = lost(&sent.worker);
         // Dropped before the reply (the caller cancelled, or the deadline passed), the
@@ -143,12 +145,13 @@ impl Caller {
         finish_call::<R>(cx.as_ref(), reply, self.mode)
     }
 
-    /// Hands a request to a live worker.
-    pub(crate) fn send(&self, request: Request, kind: DispatchKind) -> Result<Sent, Failure> {
-        let id = request.id;
+    /// Hands a dispatch to a live worker, within the pool's limits.
+    pub(crate) fn send(&self, dispatch: Dispatch) -> Result<Sent, Failure> {
+        let id = dispatch.request.id;
         let (tx, reply) = oneshot::channel();
-        let dispatch = Dispatch::new(request, kind).with_limits(self.limits);
-        let worker = self.workers.dispatch(dispatch, tx.into())?;
+        let worker = self
+            .workers
+            .dispatch(dispatch.with_limits(self.limits), tx.into())?;
         Ok(Sent { worker, id, reply })
     }
 }

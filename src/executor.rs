@@ -21,8 +21,8 @@ use skein_actors::{
 };
 use tracing::Instrument;
 
-use crate::context::payload::{self, Incoming};
-use crate::context::{Context, InstallMode};
+use crate::context::payload;
+use crate::context::{Context, InstallError, InstallMode};
 use crate::dispatch::{Caller, Parent};
 use crate::routine::{Routine, StreamRoutine};
 
@@ -85,7 +85,7 @@ struct Link {
 }
 
 type CallFn = fn(Request, Link) -> BoxFuture<'static, Reply>;
-type OpenFn = fn(&Request, Link) -> Result<Box<dyn StreamSession>, Reply>;
+type OpenFn = fn(Request, Link) -> Result<Box<dyn StreamSession>, Reply>;
 
 /// The routines of a pool, by name.
 #[derive(Default)]
@@ -165,11 +165,11 @@ impl Executor for RoutineExecutor {
         }
     }
 
-    fn open_stream(&self, request: &Request) -> Result<Box<dyn StreamSession>, Reply> {
+    fn open_stream(&self, request: Request) -> Result<Box<dyn StreamSession>, Reply> {
         match self.routines.streams.get(request.routine.as_str()) {
             Some((_, open)) => open(request, self.link()),
             None => Err(Reply::failed(DispatchError::UnknownRoutine {
-                routine: request.routine.clone(),
+                routine: request.routine,
             })),
         }
     }
@@ -213,10 +213,10 @@ async fn step<T: Serialize, E: Serialize>(
     }
 }
 
-/// Builds the reply of a step: a completed step carries the context back; a panic or
-/// a timeout carries only the spends (nothing merges, but what was spent stays spent).
-fn reply(cx: &Context, result: Result<Outcome, Failure>) -> Reply {
-    let manifest = cx.take_snapshot();
+/// Builds the reply of a step from the manifest it leaves (`manifest`): a completed
+/// step carries the context back; a panic or a timeout carries only the spends
+/// (nothing merges, but what was spent stays spent).
+fn reply(manifest: Manifest, result: Result<Outcome, Failure>) -> Reply {
     let delta = delta_of(&manifest);
     match result {
         Ok(outcome) => Reply::new(outcome, Some(manifest), delta),
@@ -265,7 +265,7 @@ fn run_call<R: Routine>(request: Request, link: Link) -> BoxFuture<'static, Repl
             None => body.await,
         };
         report_panic(R::NAME, &frame, &result);
-        reply(&cx, result)
+        reply(cx.take_snapshot(), result)
     };
     // A span nobody records is not entered on every poll.
     if span.is_disabled() {
@@ -328,13 +328,17 @@ struct Session<R: StreamRoutine> {
     /// The stream's one span on the worker, around every step.
     span: tracing::Span,
     mode: InstallMode,
-    /// The args until the first step anchors their tokens and starts the stream.
-    args: Option<Incoming<R::Args>>,
+    /// The args until the first step starts the stream with them.
+    args: Option<R::Args>,
     stream: Option<BoxStream<'static, Result<R::Item, R::Error>>>,
+    /// A grant whose context was refused (strict mode): the next step answers it, and
+    /// the stream ends.
+    refused: Option<InstallError>,
 }
 
+#[allow(clippy::result_large_err)] // as `Executor::open_stream`, which it implements
 fn open_stream<R: StreamRoutine>(
-    request: &Request,
+    request: Request,
     link: Link,
 ) -> Result<Box<dyn StreamSession>, Reply> {
     let incoming = payload::decode::<R::Args>(&request.args).map_err(|e| {
@@ -342,30 +346,37 @@ fn open_stream<R: StreamRoutine>(
             reason: e.to_string(),
         })
     })?;
-    let frame = Frame::of(request, link.pool);
+    // The caller's context, and the tokens in the args, arrive once, before any step.
+    let cx = Context::continuation();
+    let (args, _warnings) = cx
+        .receive(&request.manifest, incoming, link.mode)
+        .map_err(|e| Reply::failed(DispatchError::Context(e)))?;
+    let frame = Frame::of(&request, link.pool);
     Ok(Box::new(Session::<R> {
-        cx: Context::continuation(),
-        span: frame.span(R::NAME, request),
+        cx,
+        span: frame.span(R::NAME, &request),
         frame,
         mode: link.mode,
-        args: Some(incoming),
+        args: Some(args),
         stream: None,
+        refused: None,
     }))
 }
 
 impl<R: StreamRoutine> StreamSession for Session<R> {
-    fn next(&mut self, manifest: Manifest) -> BoxFuture<'_, Reply> {
+    fn grant(&mut self, manifest: Manifest) {
+        if let Err(e) = self.cx.merge(&manifest, self.mode) {
+            self.refused.get_or_insert(e);
+        }
+    }
+
+    fn next(&mut self) -> BoxFuture<'_, Reply> {
         Box::pin(async move {
-            let args = match self.args.take() {
-                Some(incoming) => match self.cx.receive(&manifest, incoming, self.mode) {
-                    Ok((args, _warnings)) => Some(args),
-                    Err(e) => return Reply::failed(DispatchError::Context(e)),
-                },
-                None => match self.cx.merge(&manifest, self.mode) {
-                    Ok(_warnings) => None,
-                    Err(e) => return Reply::failed(DispatchError::Context(e)),
-                },
-            };
+            if let Some(e) = self.refused.take() {
+                self.stream = None;
+                return Reply::failed(DispatchError::Context(e));
+            }
+            let args = self.args.take();
             let slot = &mut self.stream;
             let body = async move {
                 // Built on the first step, inside the context and under the panic
@@ -384,6 +395,7 @@ impl<R: StreamRoutine> StreamSession for Session<R> {
                     None => None,
                 }
             };
+            self.cx.begin_step();
             let step = self
                 .cx
                 .scope(DISPATCH.scope(self.frame.clone(), step(body)));
@@ -397,7 +409,7 @@ impl<R: StreamRoutine> StreamSession for Session<R> {
                 // Ended, failed or panicked: drop the stream now so its cleanup runs.
                 self.stream = None;
             }
-            reply(&self.cx, result)
+            reply(self.cx.take_step_snapshot(), result)
         })
     }
 }

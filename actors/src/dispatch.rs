@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::failure::Failure;
 use crate::frame::Limits;
-use crate::ids::DispatchId;
+use crate::ids::{DispatchId, TokenId};
 use crate::ledger::LedgerDelta;
 use crate::manifest::{Blob, Manifest};
 use crate::trace::TraceContext;
@@ -52,8 +52,9 @@ impl Request {
 pub enum DispatchKind {
     /// Run a routine once; one reply.
     Call,
-    /// Open a streaming routine; the reply is its first item, and each [`Pull`] asks
-    /// for one more.
+    /// Open a streaming routine: the dispatch grants the stream its first credits
+    /// ([`Dispatch::with_credits`], one unless told), the reply carries its first items,
+    /// and each [`Pull`] grants more and fetches what is ready.
     Stream,
 }
 
@@ -74,17 +75,43 @@ pub struct Dispatch {
     /// worker answers with `BadFrame` instead.
     #[serde(skip)]
     pub(crate) limits: Limits,
+    /// How many steps a stream may run before the caller grants more (absent from
+    /// frames of older builds: one, the exact stream).
+    #[serde(default = "one_credit")]
+    pub(crate) credits: u32,
+}
+
+fn one_credit() -> u32 {
+    1
 }
 
 impl Dispatch {
-    /// A dispatch of `request`, sent within the default [`Limits`].
+    /// A dispatch of `request`, sent within the default [`Limits`]; a stream gets one
+    /// credit, so it runs one step and waits for the next [`Pull`].
     pub fn new(request: Request, kind: DispatchKind) -> Dispatch {
         Dispatch {
             request,
             kind,
             refused: None,
             limits: Limits::default(),
+            credits: one_credit(),
         }
+    }
+
+    /// The same dispatch, granting a stream `credits` steps before the caller grants
+    /// more: the worker runs up to that many steps ahead and sends the items that are
+    /// ready together. (Zero is taken as one: a stream that may not run a step would
+    /// never answer.) Ignored by a call.
+    pub fn with_credits(self, credits: u32) -> Dispatch {
+        Dispatch {
+            credits: credits.max(1),
+            ..self
+        }
+    }
+
+    /// The steps this dispatch grants a stream.
+    pub fn credits(&self) -> u32 {
+        self.credits
     }
 
     /// The same dispatch, to be sent within `limits` (those of the sending node).
@@ -98,8 +125,13 @@ impl Dispatch {
     }
 }
 
-/// Asks an open stream for its next item, carrying the caller's context as it is now
-/// . Send it as `WorkerMsg::Pull(pull, reply_port)`.
+/// Grants an open stream more steps, carrying the caller's context as it is now, and
+/// asks for the items that are ready. The reply comes as soon as at least one item is
+/// (or the stream ends), with every ready item in one frame. Send it as
+/// `WorkerMsg::Pull(pull, reply_port)`.
+///
+/// The context reaches the worker before the steps it grants run: every step from then
+/// on sees it, the ones already run do not.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pull {
     /// The stream's dispatch id.
@@ -111,18 +143,33 @@ pub struct Pull {
     /// The limits of the node that sends it.
     #[serde(skip)]
     pub(crate) limits: Limits,
+    /// The steps granted (absent from frames of older builds: one). Zero grants none:
+    /// it only fetches what is ready.
+    #[serde(default = "one_credit")]
+    pub(crate) credits: u32,
 }
 
 impl Pull {
-    /// A pull of the stream `id` with the caller's context, sent within the default
-    /// [`Limits`].
+    /// A pull of the stream `id` with the caller's context, granting one step (the
+    /// exact stream's next item), sent within the default [`Limits`].
     pub fn new(id: DispatchId, manifest: Manifest) -> Pull {
         Pull {
             id,
             manifest,
             refused: None,
             limits: Limits::default(),
+            credits: one_credit(),
         }
+    }
+
+    /// The same pull, granting `credits` steps (zero: none, only fetch what is ready).
+    pub fn with_credits(self, credits: u32) -> Pull {
+        Pull { credits, ..self }
+    }
+
+    /// The steps this pull grants.
+    pub fn credits(&self) -> u32 {
+        self.credits
     }
 
     /// The same pull, to be sent within `limits` (those of the sending node).
@@ -148,13 +195,14 @@ pub enum Outcome {
 }
 
 /// A reply frame: the outcome of one step, the worker's context after it, and the
-/// spends made during it.
+/// spends made during it; for a stream, also the steps that followed it (a batch).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reply {
     /// What the step produced.
     pub outcome: Outcome,
     /// The worker's context after the step, or `None` when nothing may merge back: a
-    /// panic, a timeout, a crash or a cancellation.
+    /// panic, a timeout, a crash or a cancellation. For a stream's step it holds only
+    /// what that step changed.
     pub manifest: Option<Manifest>,
     /// Token ids spent during the step. They travel apart from the manifest, so a
     /// refused manifest never hides a spend.
@@ -163,6 +211,11 @@ pub struct Reply {
     /// that keeps the spends goes instead.
     #[serde(skip)]
     pub(crate) limits: Limits,
+    /// The stream's steps after this one that were ready when the frame left, in
+    /// order, each with its own manifest and spends (absent from frames of older
+    /// builds: none). Always empty for a call.
+    #[serde(default)]
+    pub more: Vec<Reply>,
 }
 
 impl Reply {
@@ -173,7 +226,21 @@ impl Reply {
             manifest,
             delta,
             limits: Limits::default(),
+            more: Vec::new(),
         }
+    }
+
+    /// The steps this reply carries, in order: itself, then the ones after it.
+    pub fn into_steps(mut self) -> impl Iterator<Item = Reply> {
+        let more = std::mem::take(&mut self.more);
+        std::iter::once(self).chain(more)
+    }
+
+    /// Every spend the reply carries, its later steps' included.
+    pub fn spends(&self) -> impl Iterator<Item = &TokenId> + '_ {
+        self.delta
+            .iter()
+            .chain(self.more.iter().flat_map(|step| step.delta.iter()))
     }
 
     /// A failed reply that carries no context and no spends.

@@ -32,18 +32,27 @@ pub trait Executor: Send + Sync + 'static {
     /// Runs one call to completion and builds its reply.
     fn call(&self, request: Request) -> BoxFuture<'static, Reply>;
 
-    /// Opens a stream; each [`StreamSession::next`] runs it one item further.
+    /// Opens a stream in the caller's context the request carries; each
+    /// [`StreamSession::next`] runs it one item further.
     ///
     /// # Errors
     ///
-    /// A failed [`Reply`] (unknown routine, bad args) when the stream cannot open.
-    fn open_stream(&self, request: &Request) -> Result<Box<dyn StreamSession>, Reply>;
+    /// A failed [`Reply`] (unknown routine, bad args, a refused context) when the
+    /// stream cannot open.
+    #[allow(clippy::result_large_err)] // once per stream, and the refusal is the reply
+    fn open_stream(&self, request: Request) -> Result<Box<dyn StreamSession>, Reply>;
 }
 
-/// One open stream on a worker.
+/// One open stream on a worker. The worker calls it from one task, one method at a
+/// time: grants arrive between steps, never during one.
 pub trait StreamSession: Send + 'static {
-    /// Installs the caller's context as it is now and runs the stream to its next item.
-    fn next(&mut self, manifest: Manifest) -> BoxFuture<'_, Reply>;
+    /// Merges the caller's context as a credit grant carried it: the steps from now
+    /// on see it.
+    fn grant(&mut self, manifest: Manifest);
+
+    /// Runs the stream to its next item. The reply's manifest holds only what this
+    /// step changed.
+    fn next(&mut self) -> BoxFuture<'_, Reply>;
 }
 
 /// How much a worker takes on.
@@ -93,7 +102,7 @@ pub enum WorkerMsg {
     /// Run a routine (or open a stream); the reply goes to the port.
     #[cfg_attr(feature = "cluster", rpc)]
     Dispatch(Dispatch, RpcReplyPort<Reply>),
-    /// Ask an open stream for its next item.
+    /// Grant an open stream more steps and ask for the items that are ready.
     #[cfg_attr(feature = "cluster", rpc)]
     Pull(Pull, RpcReplyPort<Reply>),
     /// Cancel a dispatch: its routine is dropped where it stands and its cleanup runs.
@@ -284,7 +293,12 @@ impl Table {
     /// across the spawn, so a task finishing at once cannot look for its entry before
     /// it is there.
     fn start(self: &Arc<Self>, inner: &mut Inner, dispatch: Dispatch, reply: RpcReplyPort<Reply>) {
-        let Dispatch { request, kind, .. } = dispatch;
+        let Dispatch {
+            request,
+            kind,
+            credits,
+            ..
+        } = dispatch;
         let id = request.id;
         let answer = Answer::new(reply, self);
         let done = Done {
@@ -304,21 +318,20 @@ impl Table {
                     pulls: None,
                 }
             }
-            DispatchKind::Stream => match self.executor.open_stream(&request) {
-                Err(refused) => {
-                    answer.send(refused);
-                    return;
+            DispatchKind::Stream => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let stream = OpenStream {
+                    credits,
+                    waiting: VecDeque::from([answer]),
+                    ready: VecDeque::new(),
+                    done,
+                };
+                let task = tokio::spawn(stream.serve(request, rx));
+                Running {
+                    abort: task.abort_handle(),
+                    pulls: Some(tx),
                 }
-                Ok(session) => {
-                    let (tx, rx) = mpsc::unbounded_channel();
-                    let task =
-                        tokio::spawn(serve_stream(session, request.manifest, answer, rx, done));
-                    Running {
-                        abort: task.abort_handle(),
-                        pulls: Some(tx),
-                    }
-                }
-            },
+            }
         };
         inner.running.insert(id, running);
         self.gauges.in_flight.increment(1);
@@ -549,29 +562,133 @@ impl Actor for Doomed {
     }
 }
 
-async fn serve_stream(
-    mut session: Box<dyn StreamSession>,
-    first: Manifest,
-    first_answer: Answer,
-    mut pulls: mpsc::UnboundedReceiver<(Pull, RpcReplyPort<Reply>)>,
+/// An open stream on the worker: the steps it may still run, the callers waiting for
+/// items, and the items run ahead that no caller has yet.
+///
+/// The stream never runs a step it holds no credit for, so a slow caller stalls it:
+/// what it has run and not sent is bounded by the credits granted.
+struct OpenStream {
+    credits: u32,
+    /// Dispatch and pulls whose reply has not gone yet, oldest first.
+    waiting: VecDeque<Answer>,
+    /// Steps run and not sent, oldest first; the last may be the end.
+    ready: VecDeque<Reply>,
     done: Done,
-) {
-    let mut step = Some((first, first_answer));
-    while let Some((manifest, answer)) = step.take() {
-        let reply = session.next(manifest).await;
-        if !matches!(reply.outcome, Outcome::Value(_)) {
-            // The last item: drop the stream (its cleanup runs) and free the slot
-            // before the caller hears back.
-            drop(session);
-            done.free();
-            answer.send(reply);
-            return;
+}
+
+/// The pulls an open stream receives.
+type Pulls = mpsc::UnboundedReceiver<(Pull, RpcReplyPort<Reply>)>;
+
+impl OpenStream {
+    async fn serve(mut self, request: Request, mut pulls: Pulls) {
+        let mut session = match self.done.table.executor.open_stream(request) {
+            Ok(session) => Some(session),
+            Err(refused) => {
+                self.finish(refused);
+                return;
+            }
+        };
+        loop {
+            // Grants that arrived while a step ran reach the routine before the next.
+            while let Ok((pull, reply)) = pulls.try_recv() {
+                self.grant(session.as_deref_mut(), pull, reply);
+            }
+            if !self.ready.is_empty() && !self.waiting.is_empty() {
+                if self.send_ready() {
+                    return;
+                }
+                continue;
+            }
+            if let Some(open) = session.as_deref_mut().filter(|_| self.credits > 0) {
+                self.credits -= 1;
+                let reply = open.next().await;
+                if !matches!(reply.outcome, Outcome::Value(_)) {
+                    // The last item: drop the stream now, so its cleanup runs before
+                    // the caller hears of the end.
+                    session = None;
+                }
+                self.ready.push_back(reply);
+                continue;
+            }
+            // No credit, or nobody to send to: wait for the caller.
+            match pulls.recv().await {
+                Some((pull, reply)) => self.grant(session.as_deref_mut(), pull, reply),
+                // The worker took the stream out of its table: nobody can pull any more.
+                None => return,
+            }
         }
-        answer.send(reply);
-        step = pulls
-            .recv()
-            .await
-            .map(|(pull, reply)| (pull.manifest, Answer::new(reply, &done.table)));
     }
-    done.free();
+
+    fn grant(
+        &mut self,
+        session: Option<&mut dyn StreamSession>,
+        pull: Pull,
+        reply: RpcReplyPort<Reply>,
+    ) {
+        if let Some(session) = session {
+            session.grant(pull.manifest);
+        }
+        self.credits = self.credits.saturating_add(pull.credits);
+        self.waiting.push_back(Answer::new(reply, &self.done.table));
+    }
+
+    /// Sends the oldest waiting caller every ready item that fits in one frame; true
+    /// when that was the last, and the stream is over.
+    fn send_ready(&mut self) -> bool {
+        let batch = self.take_batch();
+        let last = !matches!(batch.outcome, Outcome::Value(_))
+            || batch
+                .more
+                .last()
+                .is_some_and(|step| !matches!(step.outcome, Outcome::Value(_)));
+        if last {
+            self.finish(batch);
+            return true;
+        }
+        if let Some(answer) = self.waiting.pop_front() {
+            answer.send(batch);
+        }
+        false
+    }
+
+    /// The oldest ready items, as one reply: as many as keep the values within half
+    /// the frame limit (at least one), so the manifests have room and no batch grows
+    /// past what one frame may carry.
+    fn take_batch(&mut self) -> Reply {
+        let budget = self.done.table.limits.max_frame_bytes / 2;
+        let mut first = self
+            .ready
+            .pop_front()
+            .expect("a batch is taken when items are ready");
+        let mut bytes = value_bytes(&first);
+        while let Some(next) = self.ready.front() {
+            bytes = bytes.saturating_add(value_bytes(next));
+            if bytes > budget {
+                break;
+            }
+            first.more.extend(self.ready.pop_front());
+        }
+        first
+    }
+
+    /// Ends the stream with `last`: frees its slot first (so a caller that opens
+    /// another on hearing back finds it free), then answers the oldest waiting caller,
+    /// and tells any other that the stream is over.
+    fn finish(&mut self, last: Reply) {
+        self.done.table.free(&self.done.id);
+        let mut waiting = std::mem::take(&mut self.waiting).into_iter();
+        if let Some(answer) = waiting.next() {
+            answer.send(last);
+        }
+        for answer in waiting {
+            answer.send(Reply::new(Outcome::End, None, Default::default()));
+        }
+    }
+}
+
+fn value_bytes(reply: &Reply) -> usize {
+    match &reply.outcome {
+        Outcome::Value(bytes) => bytes.len(),
+        _ => 0,
+    }
 }

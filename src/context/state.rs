@@ -57,6 +57,31 @@ pub(crate) struct ContextState {
     unspent: BTreeMap<VarKey, BTreeMap<TokenId, Hold>>,
     /// Spends made or learned here and not yet put on a frame: the ledger delta.
     spent: BTreeMap<VarKey, BTreeSet<TokenId>>,
+    /// What the running step of a stream changed, while one runs (a stream's item
+    /// carries only its own step's changes back); `None` in every other context.
+    step: Option<StepLog>,
+}
+
+/// What one step of a stream changed: the variables it set, reset or merged in from
+/// its own nested calls, and the token ids it minted or learned.
+#[derive(Debug, Default)]
+struct StepLog {
+    touched: BTreeSet<VarKey>,
+    unspent: BTreeMap<VarKey, BTreeSet<TokenId>>,
+}
+
+impl StepLog {
+    fn touch(log: &mut Option<StepLog>, key: &VarKey) {
+        if let Some(log) = log {
+            log.touched.insert(key.clone());
+        }
+    }
+
+    fn learn(log: &mut Option<StepLog>, key: &VarKey, id: TokenId) {
+        if let Some(log) = log {
+            log.unspent.entry(key.clone()).or_default().insert(id);
+        }
+    }
 }
 
 impl ContextState {
@@ -68,6 +93,7 @@ impl ContextState {
             bindings: BTreeMap::new(),
             unspent: BTreeMap::new(),
             spent: BTreeMap::new(),
+            step: None,
         }
     }
 
@@ -115,6 +141,8 @@ impl ContextState {
             .entry(key.clone())
             .or_default()
             .insert(token.id, Hold::Local(Arc::downgrade(token)));
+        StepLog::touch(&mut self.step, &key);
+        StepLog::learn(&mut self.step, &key, token.id);
         self.bindings.insert(key, Slot::Value(value));
     }
 
@@ -128,6 +156,7 @@ impl ContextState {
             None => Slot::NoValue,
         };
         self.bindings.insert(key.clone(), slot);
+        StepLog::touch(&mut self.step, key);
         self.record_spent(key, id);
     }
 
@@ -161,10 +190,7 @@ impl ContextState {
     /// The manifest of this context (reference R61–R62). With `drain`, the spends are
     /// reported once: the delta empties, as it does when a frame carries it away.
     pub(crate) fn snapshot(&mut self, drain: bool) -> Manifest {
-        for ids in self.unspent.values_mut() {
-            ids.retain(|_, hold| hold.is_live());
-        }
-        self.unspent.retain(|_, ids| !ids.is_empty());
+        self.forget_dead_tokens();
         let keys: BTreeSet<&VarKey> = self
             .bindings
             .keys()
@@ -195,6 +221,64 @@ impl ContextState {
         if drain {
             self.spent.clear();
         }
+        Manifest::new(self.chain, entries)
+    }
+
+    /// Ids minted here whose every handle is gone: nobody can reset or forward them.
+    fn forget_dead_tokens(&mut self) {
+        for ids in self.unspent.values_mut() {
+            ids.retain(|_, hold| hold.is_live());
+        }
+        self.unspent.retain(|_, ids| !ids.is_empty());
+    }
+
+    /// Starts a stream's step: from here to [`ContextState::step_snapshot`], what
+    /// changes is what the step changed.
+    pub(crate) fn begin_step(&mut self) {
+        self.step = Some(StepLog::default());
+    }
+
+    /// The manifest of what the step begun last changed: the variables it set, reset
+    /// or merged in (from its own nested calls), the spends made or learned since the
+    /// last frame, and the ids it minted or learned that are still unspent. Nothing
+    /// else: a value the caller changed since it granted the step is not sent back
+    /// over. The spends are reported once, as by a draining snapshot.
+    pub(crate) fn step_snapshot(&mut self) -> Manifest {
+        self.forget_dead_tokens();
+        let log = self.step.take().unwrap_or_default();
+        let keys: BTreeSet<&VarKey> = log
+            .touched
+            .iter()
+            .chain(log.unspent.keys())
+            .chain(self.spent.keys())
+            .collect();
+        let entries: Vec<VarEntry> = keys
+            .into_iter()
+            .map(|key| VarEntry {
+                key: key.clone(),
+                binding: match self.bindings.get(key) {
+                    Some(Slot::Value(value)) if log.touched.contains(key) => {
+                        Binding::Value(value.clone())
+                    }
+                    Some(Slot::NoValue) if log.touched.contains(key) => Binding::NoValue,
+                    _ => Binding::Unchanged,
+                },
+                spent: self
+                    .spent
+                    .get(key)
+                    .map(|ids| ids.iter().copied().collect())
+                    .unwrap_or_default(),
+                unspent: match (log.unspent.get(key), self.unspent.get(key)) {
+                    (Some(learned), Some(held)) => learned
+                        .iter()
+                        .filter(|id| held.contains_key(id))
+                        .copied()
+                        .collect(),
+                    _ => Vec::new(),
+                },
+            })
+            .collect();
+        self.spent.clear();
         Manifest::new(self.chain, entries)
     }
 
@@ -237,10 +321,12 @@ impl ContextState {
             let bad = warnings.iter().any(|w| w.key == entry.key);
             match &entry.binding {
                 Binding::Value(value) if !bad => {
+                    StepLog::touch(&mut self.step, &entry.key);
                     self.bindings
                         .insert(entry.key.clone(), Slot::Value(value.clone()));
                 }
                 Binding::NoValue => {
+                    StepLog::touch(&mut self.step, &entry.key);
                     self.bindings.insert(entry.key.clone(), Slot::NoValue);
                 }
                 Binding::Value(_) | Binding::Unchanged => {}
@@ -250,6 +336,7 @@ impl ContextState {
             }
             for id in &entry.unspent {
                 if !self.knows_spent(&entry.key, id) && !home().is_spent(id) {
+                    StepLog::learn(&mut self.step, &entry.key, *id);
                     self.unspent
                         .entry(entry.key.clone())
                         .or_default()

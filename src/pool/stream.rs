@@ -1,5 +1,7 @@
-//! The caller's side of a streaming routine.
+//! The caller's side of a streaming routine: credits granted, batches taken in, and
+//! each item's context merged as the caller takes it.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -8,7 +10,9 @@ use std::task::{Context as TaskContext, Poll};
 use futures::stream::{self, BoxStream};
 use futures::{Stream, StreamExt};
 use ractor::ActorRef;
-use skein_actors::{DispatchError, DispatchId, DispatchKind, Pull, WorkerMsg};
+use skein_actors::{
+    home, Dispatch, DispatchError, DispatchId, DispatchKind, Failure, Pull, Reply, WorkerMsg,
+};
 use tokio::sync::oneshot;
 
 use crate::context::Context;
@@ -17,28 +21,90 @@ use crate::dispatch::{
 };
 use crate::routine::StreamRoutine;
 
-/// The caller's side of a streaming routine. Each item is pulled with the caller's
-/// context as it is at that moment, and the worker's changes merge before the item is
-/// returned. Dropping it cancels the routine on the worker.
+/// The caller's side of a streaming routine. Dropping it cancels the routine on the
+/// worker; its cleanup runs there, and items on their way are discarded.
+///
+/// By default the stream is *exact*: each item is asked for when the caller wants it,
+/// with the caller's context as it is then, and the worker runs one step per item, so
+/// every item sees what a local lazy stream would. [`ahead(n)`](RoutineStream::ahead)
+/// lets the worker run up to `n` steps ahead, sending the items that are ready in one
+/// frame.
+///
+/// Either way, the caller's context changes only as it takes items: after item k it
+/// holds the worker's changes through step k, not those of steps run ahead.
+///
+/// # Examples
+///
+/// ```
+/// use futures::{stream, Stream, StreamExt};
+/// use skein::{Never, Pool, StreamRoutine};
+///
+/// struct Count;
+/// impl StreamRoutine for Count {
+///     const NAME: &'static str = "doc.stream.count";
+///     type Args = u32;
+///     type Item = u32;
+///     type Error = Never;
+///     fn run(n: u32) -> impl Stream<Item = Result<u32, Never>> + Send + 'static {
+///         stream::iter((0..n).map(Ok))
+///     }
+/// }
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool = Pool::builder().stream_routine::<Count>().build().await?;
+/// let exact: Vec<_> = pool.stream::<Count>(3).collect().await;
+/// assert_eq!(exact.len(), 3);
+///
+/// let mut sum = 0;
+/// let mut items = pool.stream::<Count>(1_000).ahead(64);
+/// while let Some(item) = items.next().await {
+///     sum += item?;
+/// }
+/// assert_eq!(sum, 499_500);
+/// # Ok(()) }
+/// ```
 pub struct RoutineStream<R: StreamRoutine> {
-    items: stream::Fuse<BoxStream<'static, Item<R>>>,
+    /// What opens the stream, until it is first asked for an item.
+    start: Option<Start<R::Args>>,
+    items: Option<stream::Fuse<BoxStream<'static, Item<R>>>>,
+}
+
+// The args are only ever moved, never pinned: the stream is `Unpin` whatever they are.
+impl<R: StreamRoutine> Unpin for RoutineStream<R> {}
+
+type Item<R> = Result<<R as StreamRoutine>::Item, DispatchError<<R as StreamRoutine>::Error>>;
+
+struct Start<A> {
+    pool: Arc<Caller>,
+    args: A,
+    parent: Option<Parent>,
+    /// The credits kept in flight; 0 is the exact stream.
+    ahead: u32,
 }
 
 enum Step<A> {
-    Start {
-        pool: Arc<Caller>,
-        args: A,
-        parent: Option<Parent>,
-    },
-    Open {
-        pool: Arc<Caller>,
-        worker: ActorRef<WorkerMsg>,
-        id: DispatchId,
-        guard: CancelOnDrop,
-        /// The stream's one span on the caller, with an event per item.
-        span: tracing::Span,
-    },
+    Start(Start<A>),
+    Open(Open),
     Done,
+}
+
+/// An open stream, as its caller holds it.
+struct Open {
+    pool: Arc<Caller>,
+    worker: ActorRef<WorkerMsg>,
+    id: DispatchId,
+    guard: CancelOnDrop,
+    /// The stream's one span on the caller, with an event per batch.
+    span: tracing::Span,
+    /// Steps that arrived and that the caller has not taken, oldest first.
+    arrived: VecDeque<Reply>,
+    /// The reply not come yet, to the dispatch or to the last pull: at most one is
+    /// outstanding, so batches arrive in order.
+    pending: Option<oneshot::Receiver<Reply>>,
+    /// Items taken since the last grant: the credits the next grant gives back.
+    taken: u32,
+    /// The credits kept in flight; 0 is the exact stream.
+    ahead: u32,
 }
 
 impl<R: StreamRoutine> RoutineStream<R> {
@@ -47,92 +113,174 @@ impl<R: StreamRoutine> RoutineStream<R> {
         args: R::Args,
         parent: Option<Parent>,
     ) -> RoutineStream<R> {
-        let items = stream::unfold(Step::Start { pool, args, parent }, |step| async move {
-            let (item, next) = pull::<R>(step).await;
-            item.map(|item| (item, next))
-        });
-        // Fused: polling again after the end keeps answering `None`.
         RoutineStream {
-            items: items.boxed().fuse(),
+            start: Some(Start {
+                pool,
+                args,
+                parent,
+                ahead: 0,
+            }),
+            items: None,
         }
+    }
+
+    /// Lets the worker run up to `n` steps ahead of the caller, and send the items
+    /// that are ready together, in one frame per batch. `0` is the exact stream (the
+    /// default), one step per item asked for.
+    ///
+    /// The caller grants credits back as it takes items, and each grant carries its
+    /// context as it is then: a step run ahead sees the context of the latest grant
+    /// that reached the worker before the step began, not changes the caller made
+    /// since. The worker never runs more than `n` steps past the items taken, so a
+    /// slow caller stalls the routine rather than filling a buffer.
+    ///
+    /// Only a stream that has not yet been asked for an item takes the setting; after
+    /// that it changes nothing.
+    pub fn ahead(mut self, n: u32) -> RoutineStream<R> {
+        if let Some(start) = &mut self.start {
+            start.ahead = n;
+        }
+        self
     }
 }
 
-type Item<R> = Result<<R as StreamRoutine>::Item, DispatchError<<R as StreamRoutine>::Error>>;
-
-/// One pull: the first sends the dispatch, later ones a `Pull`. An end, an error or a
-/// refusal closes the stream.
-async fn pull<R: StreamRoutine>(step: Step<R::Args>) -> (Option<Item<R>>, Step<R::Args>) {
+/// What the stream asks for next: the first asks for `ahead` credits (or one), the
+/// rest are pulls that give back the items taken.
+async fn next<R: StreamRoutine>(step: Step<R::Args>) -> (Option<Item<R>>, Step<R::Args>) {
     let cx = Context::current();
-    let (pool, worker, id, guard, span, reply) = match step {
+    let mut open = match step {
         Step::Done => return (None, Step::Done),
-        Step::Start { pool, args, parent } => {
-            let mut request = match prepare(R::NAME, &args, cx.as_ref(), None, parent) {
-                Ok(request) => request,
-                Err(e) => return (Some(Err(e)), Step::Done),
+        Step::Start(start) => match open::<R>(start, cx.as_ref()) {
+            Ok(open) => open,
+            Err(e) => return (Some(Err(e)), Step::Done),
+        },
+        Step::Open(open) => open,
+    };
+    loop {
+        if let Some(reply) = open.arrived.pop_front() {
+            open.taken += 1;
+            // The item's context merges now, as it is taken, not when it arrived.
+            return match finish::<R::Item, R::Error>(cx.as_ref(), reply, open.pool.mode) {
+                Ok(Some(item)) => {
+                    open.grant_early(cx.as_ref());
+                    (Some(Ok(item)), Step::Open(open))
+                }
+                Ok(None) => {
+                    open.guard.disarm();
+                    (None, Step::Done)
+                }
+                Err(e) => {
+                    open.guard.disarm();
+                    (Some(Err(e)), Step::Done)
+                }
             };
-            drop(args);
-            let span = tracing::debug_span!(
-                "skein.stream",
-                routine = R::NAME,
-                dispatch = %request.id,
-                worker = tracing::field::Empty,
-            );
-            request.trace = trace_of(&request, parent, span.clone());
-            let sent = match pool.send(request, DispatchKind::Stream) {
-                Ok(sent) => sent,
-                Err(refused) => return (Some(Err(retype(refused))), Step::Done),
-            };
-            span.record("worker", tracing::field::display(sent.worker.get_id()));
-            let guard = CancelOnDrop::new(&sent);
-            (pool, sent.worker, sent.id, guard, span, sent.reply)
         }
-        Step::Open {
-            pool,
-            worker,
-            id,
-            guard,
-            span,
-        } => {
-            let manifest = cx.as_ref().map(Context::take_snapshot).unwrap_or_default();
-            let (tx, reply) = oneshot::channel();
-            let pull = Pull::new(id, manifest).with_limits(pool.limits);
-            if worker.cast(WorkerMsg::Pull(pull, tx.into())).is_err() {
-                guard.disarm();
-                return (Some(Err(retype(lost(&worker)))), Step::Done);
+        let pending = match open.pending.take() {
+            Some(pending) => pending,
+            None => {
+                // Exact: one step, asked for now. Ahead: the credits taken back (maybe
+                // none, when a batch was cut short), and whatever is ready.
+                let credits = if open.ahead == 0 { 1 } else { open.taken };
+                match open.grant(cx.as_ref(), credits) {
+                    Ok(pending) => pending,
+                    Err(failure) => {
+                        open.guard.disarm();
+                        return (Some(Err(retype(failure))), Step::Done);
+                    }
+                }
             }
-            (pool, worker, id, guard, span, reply)
+        };
+        let reply = match wait(pending, None, lost(&open.worker)).await {
+            Ok(reply) => reply,
+            Err(failure) => {
+                open.guard.disarm();
+                return (Some(Err(retype(failure))), Step::Done);
+            }
+        };
+        open.take_in(reply);
+    }
+}
+
+/// Sends the dispatch that opens the stream.
+fn open<R: StreamRoutine>(
+    start: Start<R::Args>,
+    cx: Option<&Context>,
+) -> Result<Open, DispatchError<R::Error>> {
+    let Start {
+        pool,
+        args,
+        parent,
+        ahead,
+    } = start;
+    let mut request = prepare(R::NAME, &args, cx, None, parent)?;
+    // Tokens in the args moved to the worker.
+    drop(args);
+    let span = tracing::debug_span!(
+        "skein.stream",
+        routine = R::NAME,
+        dispatch = %request.id,
+        ahead,
+        worker = tracing::field::Empty,
+    );
+    request.trace = trace_of(&request, parent, span.clone());
+    let dispatch = Dispatch::new(request, DispatchKind::Stream).with_credits(ahead.max(1));
+    let sent = pool.send(dispatch).map_err(retype)?;
+    span.record("worker", tracing::field::display(sent.worker.get_id()));
+    Ok(Open {
+        guard: CancelOnDrop::new(&sent),
+        pool,
+        worker: sent.worker,
+        id: sent.id,
+        span,
+        arrived: VecDeque::new(),
+        pending: Some(sent.reply),
+        taken: 0,
+        ahead,
+    })
+}
+
+impl Open {
+    /// Sends a pull granting `credits`, with the caller's context as it is now.
+    fn grant(
+        &mut self,
+        cx: Option<&Context>,
+        credits: u32,
+    ) -> Result<oneshot::Receiver<Reply>, Failure> {
+        let manifest = cx.map(Context::take_snapshot).unwrap_or_default();
+        let (tx, reply) = oneshot::channel();
+        let pull = Pull::new(self.id, manifest)
+            .with_credits(credits)
+            .with_limits(self.pool.limits);
+        self.worker
+            .cast(WorkerMsg::Pull(pull, tx.into()))
+            .map_err(|_| lost(&self.worker))?;
+        self.taken = self.taken.saturating_sub(credits);
+        Ok(reply)
+    }
+
+    /// A stream that runs ahead gives its credits back once half of them are taken,
+    /// while the rest are still in hand, so the worker runs on as the caller works.
+    fn grant_early(&mut self, cx: Option<&Context>) {
+        if self.ahead == 0 || self.pending.is_some() || self.taken < (self.ahead / 2).max(1) {
+            return;
         }
-    };
-    let reply = match wait(reply, None, lost(&worker)).await {
-        Ok(reply) => reply,
-        Err(failure) => {
-            guard.disarm();
-            return (Some(Err(retype(failure))), Step::Done);
+        // A worker that is gone fails the pull made when the items in hand run out.
+        if let Ok(pending) = self.grant(cx, self.taken) {
+            self.pending = Some(pending);
         }
-    };
-    match finish::<R::Item, R::Error>(cx.as_ref(), reply, pool.mode) {
-        Ok(Some(item)) => {
-            span.in_scope(|| tracing::debug!("skein.stream item"));
-            (
-                Some(Ok(item)),
-                Step::Open {
-                    pool,
-                    worker,
-                    id,
-                    guard,
-                    span,
-                },
-            )
+    }
+
+    /// A batch arrived: its spends count at once (they happened, whether or not the
+    /// caller takes the items), its items wait to be taken.
+    fn take_in(&mut self, reply: Reply) {
+        let first = self.arrived.len();
+        self.arrived.extend(reply.into_steps());
+        for step in self.arrived.range(first..) {
+            home().merge(&step.delta);
         }
-        Ok(None) => {
-            guard.disarm();
-            (None, Step::Done)
-        }
-        Err(e) => {
-            guard.disarm();
-            (Some(Err(e)), Step::Done)
-        }
+        let items = self.arrived.len() - first;
+        self.span
+            .in_scope(|| tracing::debug!(items, "skein.stream batch"));
     }
 }
 
@@ -140,13 +288,28 @@ impl<R: StreamRoutine> Stream for RoutineStream<R> {
     type Item = Item<R>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
-        self.items.poll_next_unpin(cx)
+        if let Some(start) = self.start.take() {
+            let items = stream::unfold(Step::Start(start), |step| async move {
+                let (item, next) = next::<R>(step).await;
+                item.map(|item| (item, next))
+            });
+            // Fused: polling again after the end keeps answering `None`.
+            self.items = Some(items.boxed().fuse());
+        }
+        match self.items.as_mut() {
+            Some(items) => items.poll_next_unpin(cx),
+            None => Poll::Ready(None),
+        }
     }
 }
 
 impl<R: StreamRoutine> futures::stream::FusedStream for RoutineStream<R> {
     fn is_terminated(&self) -> bool {
-        self.items.is_terminated()
+        self.start.is_none()
+            && self
+                .items
+                .as_ref()
+                .is_none_or(|items| items.is_terminated())
     }
 }
 

@@ -125,11 +125,12 @@ impl Reply {
     fn into_frame(self) -> Vec<u8> {
         match frame::encode(&self, &self.limits) {
             Ok(bytes) => bytes,
-            // The reply is lost, but its spends are not: they travel in the refusal.
+            // The reply is lost, but its spends are not (a batch's later steps'
+            // included): they travel in the refusal.
             Err(why) => small(&Reply::new(
                 Outcome::Failed(DispatchError::bad_frame(why)),
                 None,
-                self.delta,
+                self.spends().copied().collect(),
             )),
         }
     }
