@@ -26,6 +26,7 @@ mod oracle_holds_across_processes;
 #[path = "../support/oracle.rs"]
 mod oracle_model;
 mod oversize_frames_are_refused_typed;
+mod streams_run_ahead_across_processes;
 mod support;
 mod tls_is_mutual_and_rotates;
 mod tokens_dropped_everywhere_are_retired;
@@ -62,6 +63,10 @@ use one_otel_trace_spans_every_process::a_nested_call_across_two_worker_processe
 use one_trace_spans_every_process::a_nested_call_across_two_worker_processes_is_one_trace;
 use oracle_holds_across_processes::any_script_across_processes_matches_one_local_scope;
 use oversize_frames_are_refused_typed::oversize_frames_are_refused_typed_across_the_wire;
+use streams_run_ahead_across_processes::{
+    a_worker_process_killed_mid_stream_ends_the_stream_with_node_down,
+    an_ahead_stream_across_processes_merges_each_item_as_it_is_taken,
+};
 use tls_is_mutual_and_rotates::{
     a_node_rotates_its_tls_and_open_sessions_go_on,
     mutual_tls_refuses_peers_without_a_certificate_of_the_cluster_ca,
@@ -281,7 +286,8 @@ pub fn routines() -> PoolBuilder {
         .routine::<LetGo>()
         .routine::<one_trace_spans_every_process::TraceHere>()
         .routine::<one_trace_spans_every_process::TraceVia>()
-        .routine::<oracle_holds_across_processes::OracleStep>();
+        .routine::<oracle_holds_across_processes::OracleStep>()
+        .stream_routine::<streams_run_ahead_across_processes::Steps>();
     #[cfg(feature = "otel")]
     let builder = builder.routine::<one_otel_trace_spans_every_process::OtelSpans>();
     builder
@@ -401,6 +407,14 @@ fn tests() -> Vec<Test> {
         (
             "a_nested_call_across_two_worker_processes_is_one_trace",
             || Box::pin(a_nested_call_across_two_worker_processes_is_one_trace()),
+        ),
+        (
+            "an_ahead_stream_across_processes_merges_each_item_as_it_is_taken",
+            || Box::pin(an_ahead_stream_across_processes_merges_each_item_as_it_is_taken()),
+        ),
+        (
+            "a_worker_process_killed_mid_stream_ends_the_stream_with_node_down",
+            || Box::pin(a_worker_process_killed_mid_stream_ends_the_stream_with_node_down()),
         ),
         ("frames_sessions_and_refusals_are_counted", || {
             Box::pin(metrics_count_frames_sessions_and_refusals::frames_sessions_and_refusals_are_counted())
