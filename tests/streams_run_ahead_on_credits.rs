@@ -11,12 +11,13 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::{stream, Stream, StreamExt};
-use skein::{ContextVar, Never, Pool, StreamRoutine};
+use skein::{ContextVar, Never, Pool, ResetErrorKind, StreamRoutine, Token};
 use tokio::sync::{oneshot, watch};
 
 static SEEN: ContextVar<String> = ContextVar::new("streams_ahead", "seen");
 static STEP: ContextVar<u64> = ContextVar::new("streams_ahead", "step");
 static MINE: ContextVar<String> = ContextVar::new("streams_ahead", "mine");
+static SPENT: ContextVar<u32> = ContextVar::new("streams_ahead", "spent");
 
 /// Fails loudly instead of hanging.
 async fn bounded<F: Future>(future: F) -> F::Output {
@@ -109,11 +110,35 @@ impl StreamRoutine for Mirror {
     }
 }
 
+/// Counted like [`Counted`] under its key; its second step resets the token it was
+/// given.
+struct SpendsAtStepOne;
+impl StreamRoutine for SpendsAtStepOne {
+    const NAME: &'static str = "streams_ahead.spends_at_step_one";
+    type Args = (u64, Token<u32>);
+    type Item = u64;
+    type Error = Never;
+    fn run((key, token): (u64, Token<u32>)) -> impl Stream<Item = Result<u64, Never>> + Send {
+        stream::unfold(
+            (Guard { key, steps: 0 }, Some(token)),
+            |(mut guard, mut token)| async move {
+                let index = guard.step();
+                if index == 1 {
+                    let token = token.take().expect("step 1 runs once");
+                    SPENT.reset(token).await.expect("the step spends the token");
+                }
+                Some((Ok(index), (guard, token)))
+            },
+        )
+    }
+}
+
 async fn pool() -> Pool {
     Pool::builder()
         .workers(2)
         .stream_routine::<Counted>()
         .stream_routine::<Mirror>()
+        .stream_routine::<SpendsAtStepOne>()
         .build()
         .await
         .expect("pool builds")
@@ -183,6 +208,23 @@ async fn an_item_merges_only_its_own_step_as_the_caller_takes_it() {
             assert_eq!(STEP.get().unwrap(), Some(k), "after item {k}");
             assert_eq!(MINE.get().unwrap().as_deref(), Some("the caller's"));
         }
+    }))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spend_made_in_a_step_run_ahead_counts_before_its_item_is_taken() {
+    let pool = pool().await;
+    bounded(pool.scope(async {
+        let (key, mut steps, _) = probe();
+        let token = SPENT.set(7).unwrap();
+        let mine = token.duplicate();
+        let mut items = pool.stream::<SpendsAtStepOne>((key, token)).ahead(8);
+        assert_eq!(items.next().await.unwrap().unwrap(), 0);
+        // Step 1 (the spend) and more have run; only item 0 was taken.
+        steps.wait_for(|&run| run >= 3).await.unwrap();
+        let refused = SPENT.reset(mine).await.expect_err("the token was spent ahead");
+        assert_eq!(refused.kind(), ResetErrorKind::AlreadyUsed);
     }))
     .await;
 }
