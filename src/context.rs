@@ -114,6 +114,11 @@ impl Context {
         CURRENT.scope(self.clone(), future)
     }
 
+    /// Runs `f` with this context as the current one: for code that polls by hand.
+    pub(crate) fn sync_scope<T>(&self, f: impl FnOnce() -> T) -> T {
+        CURRENT.sync_scope(self.clone(), f)
+    }
+
     /// The chain id, or `None` while the context is unarmed.
     pub fn chain(&self) -> Option<ChainId> {
         self.lock().chain()

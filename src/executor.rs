@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Weak;
+use std::task::{ready, Context as TaskContext, Poll};
 
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
@@ -192,12 +193,21 @@ fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "a non-string panic payload".to_string())
 }
 
-/// Encodes a step's result inside the routine's context (so tokens in it are pinned
-/// there) and turns a panic into `Err`.
+/// Runs a step's body and encodes its result inside the routine's context (so tokens
+/// in it are pinned there); a panic is `Err`.
 async fn step<T: Serialize, E: Serialize>(
     body: impl Future<Output = Option<Result<T, E>>>,
 ) -> Result<Outcome, Failure> {
-    match AssertUnwindSafe(body).catch_unwind().await {
+    outcome(AssertUnwindSafe(body).catch_unwind().await)
+}
+
+/// What a step's body came to, as the outcome its reply carries: the value or the
+/// routine's error encoded (call it inside the routine's context), the end of a
+/// stream, or a panic as `Err`.
+fn outcome<T: Serialize, E: Serialize>(
+    result: std::thread::Result<Option<Result<T, E>>>,
+) -> Result<Outcome, Failure> {
+    match result {
         Ok(Some(Ok(value))) => Ok(match payload::encode(&value) {
             Ok(bytes) => Outcome::Value(bytes.into()),
             Err(e) => Outcome::Failed(DispatchError::bad_frame(e)),
@@ -325,7 +335,7 @@ impl Frame {
 struct Session<R: StreamRoutine> {
     cx: Context,
     frame: Frame,
-    /// The stream's one span on the worker, around every step.
+    /// The stream's one span on the worker, entered around every poll of a step.
     span: tracing::Span,
     mode: InstallMode,
     /// The args until the first step starts the stream with them.
@@ -334,6 +344,8 @@ struct Session<R: StreamRoutine> {
     /// A grant whose context was refused (strict mode): the next step answers it, and
     /// the stream ends.
     refused: Option<InstallError>,
+    /// A step has begun and not yet produced its item.
+    stepping: bool,
 }
 
 #[allow(clippy::result_large_err)] // as `Executor::open_stream`, which it implements
@@ -360,6 +372,7 @@ fn open_stream<R: StreamRoutine>(
         args: Some(args),
         stream: None,
         refused: None,
+        stepping: false,
     }))
 }
 
@@ -370,46 +383,61 @@ impl<R: StreamRoutine> StreamSession for Session<R> {
         }
     }
 
-    fn next(&mut self) -> BoxFuture<'_, Reply> {
-        Box::pin(async move {
+    fn poll_next(&mut self, task: &mut TaskContext<'_>) -> Poll<Reply> {
+        if !self.stepping {
             if let Some(e) = self.refused.take() {
                 self.stream = None;
-                return Reply::failed(DispatchError::Context(e));
+                return Poll::Ready(Reply::failed(DispatchError::Context(e)));
             }
-            let args = self.args.take();
-            let slot = &mut self.stream;
-            let body = async move {
-                // Built on the first step, inside the context and under the panic
-                // guard, so a body that reads a var as it starts sees the caller's.
-                if let Some(args) = args {
-                    *slot = Some(R::run(args).boxed());
-                }
-                match slot.as_mut() {
-                    Some(stream) => {
-                        let item = stream.next().await;
-                        if item.is_none() {
-                            *slot = None;
-                        }
-                        item
-                    }
-                    None => None,
-                }
-            };
             self.cx.begin_step();
-            let step = self
-                .cx
-                .scope(DISPATCH.scope(self.frame.clone(), step(body)));
-            let result = if self.span.is_disabled() {
-                step.await
-            } else {
-                step.instrument(self.span.clone()).await
-            };
-            report_panic(R::NAME, &self.frame, &result);
-            if !matches!(result, Ok(Outcome::Value(_))) {
-                // Ended, failed or panicked: drop the stream now so its cleanup runs.
-                self.stream = None;
-            }
-            reply(self.cx.take_step_snapshot(), result)
-        })
+            self.stepping = true;
+        }
+        // Polled in place, with the context and the dispatch frame set around the
+        // poll: no future per step to build, box and move.
+        let entered = (!self.span.is_disabled()).then(|| self.span.enter());
+        let polled = self.cx.sync_scope(|| {
+            DISPATCH.sync_scope(self.frame.clone(), || {
+                let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    poll_item::<R>(&mut self.args, &mut self.stream, task)
+                }));
+                match polled {
+                    Ok(Poll::Pending) => Poll::Pending,
+                    Ok(Poll::Ready(item)) => Poll::Ready(outcome(Ok(item))),
+                    Err(panic) => Poll::Ready(outcome::<R::Item, R::Error>(Err(panic))),
+                }
+            })
+        });
+        drop(entered);
+        let Poll::Ready(result) = polled else {
+            return Poll::Pending;
+        };
+        self.stepping = false;
+        report_panic(R::NAME, &self.frame, &result);
+        if !matches!(result, Ok(Outcome::Value(_))) {
+            // Ended, failed or panicked: drop the stream now so its cleanup runs.
+            self.stream = None;
+        }
+        Poll::Ready(reply(self.cx.take_step_snapshot(), result))
     }
+}
+
+/// Polls the routine's stream for its next item. The stream is built on the first
+/// step, inside the context and under the panic guard, so a body that reads a var as
+/// it starts sees the caller's.
+fn poll_item<R: StreamRoutine>(
+    args: &mut Option<R::Args>,
+    slot: &mut Option<BoxStream<'static, Result<R::Item, R::Error>>>,
+    task: &mut TaskContext<'_>,
+) -> Poll<Option<Result<R::Item, R::Error>>> {
+    if let Some(args) = args.take() {
+        *slot = Some(R::run(args).boxed());
+    }
+    let Some(stream) = slot.as_mut() else {
+        return Poll::Ready(None);
+    };
+    let item = ready!(stream.poll_next_unpin(task));
+    if item.is_none() {
+        *slot = None;
+    }
+    Poll::Ready(item)
 }

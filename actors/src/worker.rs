@@ -11,6 +11,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::future::poll_fn;
+use std::task::Poll;
 
 use futures::future::BoxFuture;
 use ractor::{
@@ -50,9 +52,10 @@ pub trait StreamSession: Send + 'static {
     /// on see it.
     fn grant(&mut self, manifest: Manifest);
 
-    /// Runs the stream to its next item. The reply's manifest holds only what this
-    /// step changed.
-    fn next(&mut self) -> BoxFuture<'_, Reply>;
+    /// Runs the stream toward its next item, as a future's `poll` would: `Pending`
+    /// until the step's item is ready (the task is woken then), and the step's reply,
+    /// whose manifest holds only what this step changed.
+    fn poll_next(&mut self, task: &mut std::task::Context<'_>) -> Poll<Reply>;
 }
 
 /// How much a worker takes on.
@@ -322,6 +325,7 @@ impl Table {
                 let (tx, rx) = mpsc::unbounded_channel();
                 let stream = OpenStream {
                     credits,
+                    batch: (credits as usize / 2).max(1),
                     waiting: VecDeque::from([answer]),
                     ready: VecDeque::new(),
                     done,
@@ -569,6 +573,10 @@ impl Actor for Doomed {
 /// what it has run and not sent is bounded by the credits granted.
 struct OpenStream {
     credits: u32,
+    /// How many ready items make a batch worth sending while more could run: half
+    /// the credits the stream opened with, so the caller's grant (sent once it has
+    /// taken half) meets the next batch.
+    batch: usize,
     /// Dispatch and pulls whose reply has not gone yet, oldest first.
     waiting: VecDeque<Answer>,
     /// Steps run and not sent, oldest first; the last may be the end.
@@ -593,15 +601,32 @@ impl OpenStream {
             while let Ok((pull, reply)) = pulls.try_recv() {
                 self.grant(session.as_deref_mut(), pull, reply);
             }
-            if !self.ready.is_empty() && !self.waiting.is_empty() {
+            let runnable = session.as_deref_mut().filter(|_| self.credits > 0);
+            // A waiting caller gets a batch's worth, or what there is once nothing more
+            // can run: one frame per batch, not one per item the caller finds ready.
+            if !self.waiting.is_empty()
+                && !self.ready.is_empty()
+                && (runnable.is_none() || self.ready.len() >= self.batch)
+            {
                 if self.send_ready() {
                     return;
                 }
                 continue;
             }
-            if let Some(open) = session.as_deref_mut().filter(|_| self.credits > 0) {
+            if let Some(open) = runnable {
                 self.credits -= 1;
-                let reply = open.next().await;
+                let reply = match poll_fn(|task| Poll::Ready(open.poll_next(task))).await {
+                    Poll::Ready(reply) => reply,
+                    Poll::Pending => {
+                        // The step waits on something: what is ready goes now, not
+                        // after it.
+                        if !self.waiting.is_empty() && !self.ready.is_empty() && self.send_ready()
+                        {
+                            return;
+                        }
+                        poll_fn(|task| open.poll_next(task)).await
+                    }
+                };
                 if !matches!(reply.outcome, Outcome::Value(_)) {
                     // The last item: drop the stream now, so its cleanup runs before
                     // the caller hears of the end.

@@ -7,8 +7,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use futures::stream::{self, BoxStream};
-use futures::{Stream, StreamExt};
+use std::future::Future;
+use std::task::ready;
+
+use futures::Stream;
 use ractor::ActorRef;
 use skein_actors::{
     home, Dispatch, DispatchError, DispatchId, DispatchKind, Failure, Pull, Reply, WorkerMsg,
@@ -16,9 +18,7 @@ use skein_actors::{
 use tokio::sync::oneshot;
 
 use crate::context::Context;
-use crate::dispatch::{
-    finish, lost, prepare, retype, trace_of, wait, Caller, CancelOnDrop, Parent,
-};
+use crate::dispatch::{finish, lost, prepare, retype, trace_of, Caller, CancelOnDrop, Parent};
 use crate::routine::StreamRoutine;
 
 /// The caller's side of a streaming routine. Dropping it cancels the routine on the
@@ -64,9 +64,15 @@ use crate::routine::StreamRoutine;
 /// # Ok(()) }
 /// ```
 pub struct RoutineStream<R: StreamRoutine> {
-    /// What opens the stream, until it is first asked for an item.
-    start: Option<Start<R::Args>>,
-    items: Option<stream::Fuse<BoxStream<'static, Item<R>>>>,
+    state: State<R::Args>,
+}
+
+enum State<A> {
+    /// Not asked for an item yet: what opens it, and how far it may run ahead.
+    Unopened(Start<A>),
+    /// Boxed, so the stream stays small whatever it holds in flight.
+    Open(Box<Open>),
+    Done,
 }
 
 // The args are only ever moved, never pinned: the stream is `Unpin` whatever they are.
@@ -80,12 +86,6 @@ struct Start<A> {
     parent: Option<Parent>,
     /// The credits kept in flight; 0 is the exact stream.
     ahead: u32,
-}
-
-enum Step<A> {
-    Start(Start<A>),
-    Open(Open),
-    Done,
 }
 
 /// An open stream, as its caller holds it.
@@ -114,13 +114,12 @@ impl<R: StreamRoutine> RoutineStream<R> {
         parent: Option<Parent>,
     ) -> RoutineStream<R> {
         RoutineStream {
-            start: Some(Start {
+            state: State::Unopened(Start {
                 pool,
                 args,
                 parent,
                 ahead: 0,
             }),
-            items: None,
         }
     }
 
@@ -137,67 +136,10 @@ impl<R: StreamRoutine> RoutineStream<R> {
     /// Only a stream that has not yet been asked for an item takes the setting; after
     /// that it changes nothing.
     pub fn ahead(mut self, n: u32) -> RoutineStream<R> {
-        if let Some(start) = &mut self.start {
+        if let State::Unopened(start) = &mut self.state {
             start.ahead = n;
         }
         self
-    }
-}
-
-/// What the stream asks for next: the first asks for `ahead` credits (or one), the
-/// rest are pulls that give back the items taken.
-async fn next<R: StreamRoutine>(step: Step<R::Args>) -> (Option<Item<R>>, Step<R::Args>) {
-    let cx = Context::current();
-    let mut open = match step {
-        Step::Done => return (None, Step::Done),
-        Step::Start(start) => match open::<R>(start, cx.as_ref()) {
-            Ok(open) => open,
-            Err(e) => return (Some(Err(e)), Step::Done),
-        },
-        Step::Open(open) => open,
-    };
-    loop {
-        if let Some(reply) = open.arrived.pop_front() {
-            open.taken += 1;
-            // The item's context merges now, as it is taken, not when it arrived.
-            return match finish::<R::Item, R::Error>(cx.as_ref(), reply, open.pool.mode) {
-                Ok(Some(item)) => {
-                    open.grant_early(cx.as_ref());
-                    (Some(Ok(item)), Step::Open(open))
-                }
-                Ok(None) => {
-                    open.guard.disarm();
-                    (None, Step::Done)
-                }
-                Err(e) => {
-                    open.guard.disarm();
-                    (Some(Err(e)), Step::Done)
-                }
-            };
-        }
-        let pending = match open.pending.take() {
-            Some(pending) => pending,
-            None => {
-                // Exact: one step, asked for now. Ahead: the credits taken back (maybe
-                // none, when a batch was cut short), and whatever is ready.
-                let credits = if open.ahead == 0 { 1 } else { open.taken };
-                match open.grant(cx.as_ref(), credits) {
-                    Ok(pending) => pending,
-                    Err(failure) => {
-                        open.guard.disarm();
-                        return (Some(Err(retype(failure))), Step::Done);
-                    }
-                }
-            }
-        };
-        let reply = match wait(pending, None, lost(&open.worker)).await {
-            Ok(reply) => reply,
-            Err(failure) => {
-                open.guard.disarm();
-                return (Some(Err(retype(failure))), Step::Done);
-            }
-        };
-        open.take_in(reply);
     }
 }
 
@@ -240,6 +182,42 @@ fn open<R: StreamRoutine>(
 }
 
 impl Open {
+    /// The next item: taken from those that arrived, or asked for and waited on. An
+    /// end, an error or a refusal is the last (`Err` ends the stream).
+    fn poll_item<R: StreamRoutine>(
+        &mut self,
+        task: &mut TaskContext<'_>,
+        cx: Option<&Context>,
+    ) -> Poll<Result<Option<R::Item>, DispatchError<R::Error>>> {
+        loop {
+            if let Some(reply) = self.arrived.pop_front() {
+                self.taken += 1;
+                // The item's context merges now, as it is taken, not when it arrived.
+                let item = finish::<R::Item, R::Error>(cx, reply, self.pool.mode);
+                if matches!(item, Ok(Some(_))) {
+                    self.grant_early(cx);
+                }
+                return Poll::Ready(item);
+            }
+            let pending = match &mut self.pending {
+                Some(pending) => pending,
+                None => {
+                    // Exact: one step, asked for now. Ahead: the credits taken back
+                    // (maybe none, when a batch was cut short), and whatever is ready.
+                    let credits = if self.ahead == 0 { 1 } else { self.taken };
+                    let pending = self.grant(cx, credits).map_err(retype)?;
+                    self.pending.insert(pending)
+                }
+            };
+            let reply = ready!(Pin::new(pending).poll(task));
+            self.pending = None;
+            match reply {
+                Ok(reply) => self.take_in(reply),
+                Err(_) => return Poll::Ready(Err(retype(lost(&self.worker)))),
+            }
+        }
+    }
+
     /// Sends a pull granting `credits`, with the caller's context as it is now.
     fn grant(
         &mut self,
@@ -287,29 +265,36 @@ impl Open {
 impl<R: StreamRoutine> Stream for RoutineStream<R> {
     type Item = Item<R>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
-        if let Some(start) = self.start.take() {
-            let items = stream::unfold(Step::Start(start), |step| async move {
-                let (item, next) = next::<R>(step).await;
-                item.map(|item| (item, next))
-            });
-            // Fused: polling again after the end keeps answering `None`.
-            self.items = Some(items.boxed().fuse());
+    fn poll_next(mut self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        let cx = Context::current();
+        let this = &mut *self;
+        if let State::Unopened(_) = this.state {
+            let State::Unopened(start) = std::mem::replace(&mut this.state, State::Done) else {
+                return Poll::Ready(None);
+            };
+            match open::<R>(start, cx.as_ref()) {
+                Ok(open) => this.state = State::Open(Box::new(open)),
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            }
         }
-        match self.items.as_mut() {
-            Some(items) => items.poll_next_unpin(cx),
-            None => Poll::Ready(None),
+        let State::Open(open) = &mut this.state else {
+            return Poll::Ready(None);
+        };
+        let item = ready!(open.poll_item::<R>(task, cx.as_ref()));
+        if let Ok(Some(item)) = item {
+            return Poll::Ready(Some(Ok(item)));
         }
+        // The end, or an error: the worker is done with the stream, nothing to cancel.
+        if let State::Open(open) = std::mem::replace(&mut this.state, State::Done) {
+            open.guard.disarm();
+        }
+        Poll::Ready(item.transpose())
     }
 }
 
 impl<R: StreamRoutine> futures::stream::FusedStream for RoutineStream<R> {
     fn is_terminated(&self) -> bool {
-        self.start.is_none()
-            && self
-                .items
-                .as_ref()
-                .is_none_or(|items| items.is_terminated())
+        matches!(self.state, State::Done)
     }
 }
 
