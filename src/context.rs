@@ -181,6 +181,11 @@ impl Context {
         incoming: Incoming<T>,
         mode: InstallMode,
     ) -> Result<(T, Vec<EntryWarning>), InstallError> {
+        if manifest.is_empty() && incoming.token_count() == 0 {
+            // Nothing to merge and nothing to anchor: the common reply of a call or a
+            // stream step that changed nothing.
+            return Ok((incoming.into_orphans(), Vec::new()));
+        }
         let mut state = self.lock();
         let warnings = state.merge(manifest, mode)?;
         let (value, tokens) = incoming.into_parts();

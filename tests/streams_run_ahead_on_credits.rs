@@ -223,7 +223,10 @@ async fn a_spend_made_in_a_step_run_ahead_counts_before_its_item_is_taken() {
         assert_eq!(items.next().await.unwrap().unwrap(), 0);
         // Step 1 (the spend) and more have run; only item 0 was taken.
         steps.wait_for(|&run| run >= 3).await.unwrap();
-        let refused = SPENT.reset(mine).await.expect_err("the token was spent ahead");
+        let refused = SPENT
+            .reset(mine)
+            .await
+            .expect_err("the token was spent ahead");
         assert_eq!(refused.kind(), ResetErrorKind::AlreadyUsed);
     }))
     .await;

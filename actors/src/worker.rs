@@ -9,9 +9,9 @@
 //! dispatch itself.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::future::poll_fn;
 use std::task::Poll;
 
 use futures::future::BoxFuture;
@@ -620,8 +620,7 @@ impl OpenStream {
                     Poll::Pending => {
                         // The step waits on something: what is ready goes now, not
                         // after it.
-                        if !self.waiting.is_empty() && !self.ready.is_empty() && self.send_ready()
-                        {
+                        if !self.waiting.is_empty() && !self.ready.is_empty() && self.send_ready() {
                             return;
                         }
                         poll_fn(|task| open.poll_next(task)).await

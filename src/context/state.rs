@@ -244,8 +244,14 @@ impl ContextState {
     /// else: a value the caller changed since it granted the step is not sent back
     /// over. The spends are reported once, as by a draining snapshot.
     pub(crate) fn step_snapshot(&mut self) -> Manifest {
-        self.forget_dead_tokens();
         let log = self.step.take().unwrap_or_default();
+        if log.touched.is_empty() && log.unspent.is_empty() && self.spent.is_empty() {
+            // The common step: it changed nothing, and its item carries nothing back.
+            return Manifest::new(self.chain, []);
+        }
+        if !log.unspent.is_empty() {
+            self.forget_dead_tokens();
+        }
         let keys: BTreeSet<&VarKey> = log
             .touched
             .iter()

@@ -48,7 +48,11 @@ pub async fn an_ahead_stream_across_processes_merges_each_item_as_it_is_taken() 
                 }
                 let (pid, index) = items.next().await.expect("an item").expect("ok");
                 assert_eq!(index, k, "items arrive in order");
-                assert_ne!(pid, std::process::id(), "the stream runs in a worker process");
+                assert_ne!(
+                    pid,
+                    std::process::id(),
+                    "the stream runs in a worker process"
+                );
                 assert_eq!(*worker.get_or_insert(pid), pid, "one stream, one worker");
                 assert_eq!(STEP.get().unwrap(), Some(k), "after item {k}");
                 if k >= 100 {
@@ -88,7 +92,10 @@ pub async fn a_worker_process_killed_mid_stream_ends_the_stream_with_node_down()
             Err(_) => panic!("no NodeDown within {NODE_DOWN_WITHIN:?} of the kill"),
         }
     }
-    assert!(after <= 16 * 2, "{after} items after the kill: more than were granted");
+    assert!(
+        after <= 16 * 2,
+        "{after} items after the kill: more than were granted"
+    );
     eprintln!(
         "a_worker_process_killed_mid_stream_ends_the_stream_with_node_down: NodeDown after {:.2?}, {after} items after the kill",
         killed.elapsed()
