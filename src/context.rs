@@ -49,6 +49,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use skein_actors::{ChainId, Manifest};
+use tokio::task::futures::TaskLocalFuture;
 
 mod install;
 pub mod payload;
@@ -111,7 +112,20 @@ impl Context {
 
     /// Runs `future` with this context as the current one.
     pub fn scope<F: Future>(&self, future: F) -> impl Future<Output = F::Output> {
+        self.scope_named(future)
+    }
+
+    /// [`Context::scope`] as a type that can be named: the HTTP integrations return it
+    /// from `Service::call`, whose future is an associated type.
+    pub(crate) fn scope_named<F: Future>(&self, future: F) -> TaskLocalFuture<Context, F> {
         CURRENT.scope(self.clone(), future)
+    }
+
+    /// Runs `f` synchronously with this context as the current one: what sets a
+    /// request's variables, and calls the inner service, before its future is polled.
+    #[cfg(any(feature = "tower", feature = "actix"))]
+    pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        CURRENT.sync_scope(self.clone(), f)
     }
 
     /// The chain id, or `None` while the context is unarmed.
