@@ -1,13 +1,13 @@
 //! What the HTTP integrations share: which request header feeds which context variable,
 //! and running one request inside a context scope of its own.
 //!
-//! [`tower::ScopeLayer`](crate::tower::ScopeLayer) (feature `tower`) and
-//! [`actix::Scope`](crate::actix::Scope) (feature `actix`) are two faces of the same
-//! thing. For each request they open a new, empty context; inside it they set the
-//! variables the request's headers feed, then run the user's closures, then call the
-//! inner service, and they poll its future in that same context until it completes.
-//! Nothing a request sets is seen by any other request, and a request that sends no
-//! header sees no value.
+//! `skein::tower::ScopeLayer` (feature `tower`) and `skein::actix::Scope` (feature
+//! `actix`) are two faces of the same thing. For each request they open a new, empty
+//! context. Inside it they run the steps they were given, in order: each `header`
+//! sets its variable from the request, each `with` closure is called with the
+//! request's head. Then they call the inner service inside it too, and poll its future
+//! in that same context until it completes. Nothing a request sets is seen by any
+//! other request, and a request that sends no header sees no value.
 //!
 //! The tokens that those `set`s return are dropped at once. That is fine: the context
 //! they could reset is the request's own, and it ends with the request, so nothing is
@@ -25,9 +25,8 @@ use tokio::task::futures::TaskLocalFuture;
 use crate::context::{Context, ContextVar};
 
 /// A read-only view of one request's head, for the closures given to
-/// [`ScopeLayer::with`](crate::tower::ScopeLayer::with) and
-/// [`Scope::with`](crate::actix::Scope::with): the same type for either integration,
-/// so one closure serves both.
+/// `skein::tower::ScopeLayer::with` and `skein::actix::Scope::with`: the same type
+/// for either integration, so one closure serves both.
 ///
 /// The closure runs inside the request's new scope, before the handler, so it can
 /// `set` any variable.
@@ -222,8 +221,8 @@ impl RequestScope {
 
 pin_project_lite::pin_project! {
     /// The future of one request, polled inside the request's own context scope: what
-    /// [`ScopeService`](crate::tower::ScopeService) and
-    /// [`ScopeMiddleware`](crate::actix::ScopeMiddleware) return from `call`.
+    /// `skein::tower::ScopeService` and `skein::actix::ScopeMiddleware` return from
+    /// `call`.
     ///
     /// It is `Send` when the inner service's future is, so a server may move it
     /// between threads; the context moves with it.
