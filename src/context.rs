@@ -49,6 +49,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use skein_actors::{ChainId, Manifest};
+use tokio::task::futures::TaskLocalFuture;
 
 mod install;
 pub mod payload;
@@ -111,10 +112,18 @@ impl Context {
 
     /// Runs `future` with this context as the current one.
     pub fn scope<F: Future>(&self, future: F) -> impl Future<Output = F::Output> {
+        self.scope_named(future)
+    }
+
+    /// [`Context::scope`] as a type that can be named: the HTTP integrations return it
+    /// from `Service::call`, whose future is an associated type.
+    pub(crate) fn scope_named<F: Future>(&self, future: F) -> TaskLocalFuture<Context, F> {
         CURRENT.scope(self.clone(), future)
     }
 
-    /// Runs `f` with this context as the current one: for code that polls by hand.
+    /// Runs `f` synchronously with this context as the current one: for code that
+    /// polls by hand (a stream's step on the worker), and what sets a request's
+    /// variables, and calls the inner service, before its future is polled.
     pub(crate) fn sync_scope<T>(&self, f: impl FnOnce() -> T) -> T {
         CURRENT.sync_scope(self.clone(), f)
     }

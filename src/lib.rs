@@ -8,7 +8,10 @@
 //! back. A [`Pool`] runs [`Routine`]s on its workers with that context. The wire types,
 //! the ledger and the actors live in [`actors`] (the `skein-actors` crate).
 //!
-//! Nodes and worker processes are behind the `cluster` feature.
+//! Nodes and worker processes are behind the `cluster` feature. A scope per HTTP
+//! request is `skein::tower::ScopeLayer` (feature `tower`, for axum and other tower
+//! services) or `skein::actix::Scope` (feature `actix`, an actix-web middleware); what
+//! they share is in `skein::http`.
 //!
 //! ```
 //! use skein::ContextVar;
@@ -29,13 +32,19 @@
 #![warn(clippy::mod_module_files)]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "actix")]
+pub mod actix;
 pub mod context;
 mod dispatch;
 mod executor;
+#[cfg(any(feature = "tower", feature = "actix"))]
+pub mod http;
 #[cfg(feature = "otel")]
 mod otel;
 mod pool;
 mod routine;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 pub use skein_actors as actors;
 
