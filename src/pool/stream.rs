@@ -188,13 +188,13 @@ impl Open {
         &mut self,
         task: &mut TaskContext<'_>,
         cx: Option<&Context>,
-    ) -> Poll<Result<Option<R::Item>, DispatchError<R::Error>>> {
+    ) -> Poll<Option<Item<R>>> {
         loop {
             if let Some(reply) = self.arrived.pop_front() {
                 self.taken += 1;
                 // The item's context merges now, as it is taken, not when it arrived.
-                let item = finish::<R::Item, R::Error>(cx, reply, self.pool.mode);
-                if matches!(item, Ok(Some(_))) {
+                let item = finish::<R::Item, R::Error>(cx, reply, self.pool.mode).transpose();
+                if matches!(item, Some(Ok(_))) {
                     self.grant_early(cx);
                 }
                 return Poll::Ready(item);
@@ -205,15 +205,17 @@ impl Open {
                     // Exact: one step, asked for now. Ahead: the credits taken back
                     // (maybe none, when a batch was cut short), and whatever is ready.
                     let credits = if self.ahead == 0 { 1 } else { self.taken };
-                    let pending = self.grant(cx, credits).map_err(retype)?;
-                    self.pending.insert(pending)
+                    match self.grant(cx, credits) {
+                        Ok(pending) => self.pending.insert(pending),
+                        Err(failure) => return Poll::Ready(Some(Err(retype(failure)))),
+                    }
                 }
             };
             let reply = ready!(Pin::new(pending).poll(task));
             self.pending = None;
             match reply {
                 Ok(reply) => self.take_in(reply),
-                Err(_) => return Poll::Ready(Err(retype(lost(&self.worker)))),
+                Err(_) => return Poll::Ready(Some(Err(retype(lost(&self.worker))))),
             }
         }
     }
@@ -281,14 +283,14 @@ impl<R: StreamRoutine> Stream for RoutineStream<R> {
             return Poll::Ready(None);
         };
         let item = ready!(open.poll_item::<R>(task, cx.as_ref()));
-        if let Ok(Some(item)) = item {
+        if let Some(Ok(item)) = item {
             return Poll::Ready(Some(Ok(item)));
         }
         // The end, or an error: the worker is done with the stream, nothing to cancel.
         if let State::Open(open) = std::mem::replace(&mut this.state, State::Done) {
             open.guard.disarm();
         }
-        Poll::Ready(item.transpose())
+        Poll::Ready(item)
     }
 }
 
