@@ -106,7 +106,7 @@ pub use skein_macros::routine;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::registration::{
-        assert_arg, assert_error, assert_output, infallible, Registration,
+        infallible, Arg, IsArg, IsError, IsOutput, Output, Registration,
     };
     pub use futures::Stream;
     pub use inventory;

@@ -5,6 +5,8 @@
 //! Nothing here is public API: the generated code reaches it through
 //! `skein::__private`.
 
+use std::marker::PhantomData;
+
 use futures::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -87,14 +89,18 @@ pub trait Output {}
 #[diagnostic::do_not_recommend]
 impl<T: Serialize + DeserializeOwned + Send + 'static> Output for T {}
 
-/// Names `T` where the user wrote an argument's type, so the bound is reported there.
-pub fn assert_arg<T: Arg>() {}
+/// Names `T` where the user wrote an argument's type, so a `T` that is not an [`Arg`]
+/// is reported there in its words.
+#[allow(missing_debug_implementations)] // never made: it is only named
+pub struct IsArg<T: Arg>(PhantomData<T>);
 
-/// As [`assert_arg`], for the output.
-pub fn assert_output<T: Output>() {}
+/// As [`IsArg`], for the output.
+#[allow(missing_debug_implementations)]
+pub struct IsOutput<T: Output>(PhantomData<T>);
 
-/// As [`assert_arg`], for the error; [`RoutineError`] says what is missing.
-pub fn assert_error<E: RoutineError>() {}
+/// As [`IsArg`], for the error; [`RoutineError`] says what is missing.
+#[allow(missing_debug_implementations)]
+pub struct IsError<E: RoutineError>(PhantomData<E>);
 
 /// A stream of plain items, as a routine's stream that cannot fail.
 pub fn infallible<S: Stream>(stream: S) -> impl Stream<Item = Result<S::Item, Never>> {

@@ -187,11 +187,9 @@ fn expand(options: Options, function: &ItemFn) -> syn::Result<TokenStream2> {
          `pool.stream::<{struct_name}>(args)`."
     );
 
-    let arg_checks = arg_types.iter().map(|ty| {
-        quote_spanned! {ty.span()=>
-            let _ = ::skein::__private::assert_arg::<#ty>;
-        }
-    });
+    let arg_checks = arg_types
+        .iter()
+        .map(|ty| quote_spanned!(ty.span()=> ::skein::__private::IsArg<#ty>));
 
     let (doc, body) = if options.stream {
         let item = stream_item(&signature.output)?;
@@ -201,6 +199,7 @@ fn expand(options: Options, function: &ItemFn) -> syn::Result<TokenStream2> {
         };
         let checks = checks(arg_checks, &item_type, &error_type);
         let body = quote! {
+            #checks
             impl ::skein::StreamRoutine for #struct_name {
                 const NAME: &'static str = #name;
                 type Args = #args_type;
@@ -213,7 +212,6 @@ fn expand(options: Options, function: &ItemFn) -> syn::Result<TokenStream2> {
                     #stream
                 }
             }
-            #checks
             ::skein::__private::inventory::submit! {
                 ::skein::__private::Registration::stream::<#struct_name>()
             }
@@ -238,6 +236,7 @@ fn expand(options: Options, function: &ItemFn) -> syn::Result<TokenStream2> {
         };
         let checks = checks(arg_checks, &output_type, &error_type);
         let body = quote! {
+            #checks
             impl ::skein::Routine for #struct_name {
                 const NAME: &'static str = #name;
                 type Args = #args_type;
@@ -250,7 +249,6 @@ fn expand(options: Options, function: &ItemFn) -> syn::Result<TokenStream2> {
                     #future
                 }
             }
-            #checks
             ::skein::__private::inventory::submit! {
                 ::skein::__private::Registration::call::<#struct_name>()
             }
@@ -273,25 +271,21 @@ fn expand(options: Options, function: &ItemFn) -> syn::Result<TokenStream2> {
     })
 }
 
-/// Checks each type where the user wrote it, so a type that cannot travel is
-/// reported there, with a message about routines rather than serde's bare bound.
+/// A struct whose fields name each type the fn names where the user wrote it, in a
+/// wrapper that asks of it what a routine needs. It comes before the impl, so a type
+/// that cannot travel is reported first, at that type, in words about routines, and
+/// serde's bare bounds that the impl then misses come after it.
 fn checks(
     arg_checks: impl Iterator<Item = TokenStream2>,
     output: &Type,
     error: &Type,
 ) -> TokenStream2 {
-    let output_check = quote_spanned! {output.span()=>
-        let _ = ::skein::__private::assert_output::<#output>;
-    };
-    let error_check = quote_spanned! {error.span()=>
-        let _ = ::skein::__private::assert_error::<#error>;
-    };
+    let output_check = quote_spanned!(output.span()=> ::skein::__private::IsOutput<#output>);
+    let error_check = quote_spanned!(error.span()=> ::skein::__private::IsError<#error>);
+    let checks = format_ident!("Checks", span = Span::mixed_site());
     quote! {
-        const _: () = {
-            #(#arg_checks)*
-            #output_check
-            #error_check
-        };
+        #[allow(dead_code)]
+        struct #checks(#(#arg_checks,)* #output_check, #error_check);
     }
 }
 
