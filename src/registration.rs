@@ -91,15 +91,15 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Output for T {}
 
 /// Names `T` where the user wrote an argument's type, so a `T` that is not an [`Arg`]
 /// is reported there in its words.
-#[allow(missing_debug_implementations)] // never made: it is only named
+#[derive(Debug)]
 pub struct IsArg<T: Arg>(PhantomData<T>);
 
 /// As [`IsArg`], for the output.
-#[allow(missing_debug_implementations)]
+#[derive(Debug)]
 pub struct IsOutput<T: Output>(PhantomData<T>);
 
 /// As [`IsArg`], for the error; [`RoutineError`] says what is missing.
-#[allow(missing_debug_implementations)]
+#[derive(Debug)]
 pub struct IsError<E: RoutineError>(PhantomData<E>);
 
 /// A stream of plain items, as a routine's stream that cannot fail.
