@@ -178,12 +178,19 @@ fn expand(options: Options, function: &ItemFn) -> syn::Result<TokenStream2> {
         .iter()
         .filter(|attr| attr.path().is_ident("cfg"))
         .collect();
+    // Linked to the fn it calls (by `fn@`, so a module of the same name is no
+    // ambiguity); a raw identifier is named plainly, as a link could not name it.
+    let plain = fn_name.unraw().to_string();
+    let fn_ref = if *fn_name == plain {
+        format!("[`{plain}`](fn@{plain})")
+    } else {
+        format!("`{plain}`")
+    };
     let doc = format!(
-        "The routine [`{fn_name}`], as the type a pool calls: \
-         `pool.call::<{struct_name}>(args)`."
+        "The routine {fn_ref}, as the type a pool calls: `pool.call::<{struct_name}>(args)`."
     );
     let doc_stream = format!(
-        "The streaming routine [`{fn_name}`], as the type a pool pulls: \
+        "The streaming routine {fn_ref}, as the type a pool pulls: \
          `pool.stream::<{struct_name}>(args)`."
     );
 
