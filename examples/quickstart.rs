@@ -5,69 +5,48 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use skein::{
-    ContextVar, DispatchError, ErrorMessage, Never, Pool, Routine, StreamRoutine, SupervisionEvent,
-    Token,
+    ContextVar, DispatchError, ErrorMessage, Never, Pool, Routine, SupervisionEvent, Token,
 };
 
-/// A plain routine.
-struct Add;
-impl Routine for Add {
-    const NAME: &'static str = "quickstart.add";
-    type Args = (i64, i64);
-    type Output = i64;
-    type Error = Never;
-    async fn run((x, y): (i64, i64)) -> Result<i64, Never> {
-        Ok(x + y)
-    }
+/// A plain routine: `#[skein::routine]` writes the type `Add` that the pool calls,
+/// and every pool registers it.
+#[skein::routine]
+async fn add(x: i64, y: i64) -> i64 {
+    x + y
 }
 
-/// Nested fan-out: each level dispatches its two halves back to the pool.
-struct Fib;
-impl Routine for Fib {
-    const NAME: &'static str = "quickstart.fib";
-    type Args = u32;
-    type Output = u64;
-    type Error = ErrorMessage;
-    async fn run(n: u32) -> Result<u64, ErrorMessage> {
-        if n < 2 {
-            return Ok(n.into());
-        }
-        let (a, b) = futures::join!(skein::call::<Fib>(n - 1), skein::call::<Fib>(n - 2));
-        Ok(a.map_err(|e| e.to_string())? + b.map_err(|e| e.to_string())?)
+/// Nested fan-out: each level dispatches its two halves back to the pool. A failed
+/// nested call converts into the routine's `ErrorMessage`, so `?` works on it.
+#[skein::routine(name = "quickstart.fib")]
+async fn fib(n: u32) -> Result<u64, ErrorMessage> {
+    if n < 2 {
+        return Ok(n.into());
     }
+    let (a, b) = futures::join!(skein::call::<Fib>(n - 1), skein::call::<Fib>(n - 2));
+    Ok(a? + b?)
 }
 
 /// A stream, pulled one item at a time.
-struct Squares;
-impl StreamRoutine for Squares {
-    const NAME: &'static str = "quickstart.squares";
-    type Args = u64;
-    type Item = u64;
-    type Error = Never;
-    fn run(n: u64) -> impl futures::Stream<Item = Result<u64, Never>> + Send + 'static {
-        futures::stream::iter((1..=n).map(|i| Ok(i * i)))
-    }
+#[skein::routine(stream)]
+fn squares(n: u64) -> impl Stream<Item = u64> + Send + 'static {
+    futures::stream::iter((1..=n).map(|i| i * i))
 }
 
 static TENANT: ContextVar<String> = ContextVar::new("quickstart", "tenant");
 
 /// Reads the caller's tenant on the worker, and changes it there.
-struct Greet;
-impl Routine for Greet {
-    const NAME: &'static str = "quickstart.greet";
-    type Args = ();
-    type Output = String;
-    type Error = Never;
-    async fn run(_: ()) -> Result<String, Never> {
-        let tenant = TENANT.get().ok().flatten().unwrap_or_default();
-        let _ = TENANT.set(format!("{tenant} (seen by a worker)"));
-        Ok(format!("hello, {tenant}"))
-    }
+#[skein::routine]
+async fn greet() -> String {
+    let tenant = TENANT.get().ok().flatten().unwrap_or_default();
+    let _ = TENANT.set(format!("{tenant} (seen by a worker)"));
+    format!("hello, {tenant}")
 }
 
-/// Spends the caller's token on the worker.
+/// Spends the caller's token on the worker. Written out by hand, as the attribute
+/// would write it: a routine is any type with a `Routine` impl, registered with
+/// `.routine::<Spend>()`.
 struct Spend;
 impl Routine for Spend {
     const NAME: &'static str = "quickstart.spend";
@@ -81,13 +60,10 @@ impl Routine for Spend {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The marked routines register themselves; `Spend` is registered explicitly.
     let pool = Pool::builder()
         .workers(4)
-        .routine::<Add>()
-        .routine::<Fib>()
-        .routine::<Greet>()
         .routine::<Spend>()
-        .stream_routine::<Squares>()
         .build()
         .await?;
 

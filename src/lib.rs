@@ -42,6 +42,8 @@ pub mod http;
 #[cfg(feature = "otel")]
 mod otel;
 mod pool;
+#[cfg(feature = "macros")]
+mod registration;
 mod routine;
 #[cfg(feature = "tower")]
 pub mod tower;
@@ -60,6 +62,64 @@ pub use pool::stream::RoutineStream;
 pub use pool::{Events, Pool, WaitError};
 pub use routine::{ErrorMessage, Never, Routine, RoutineError, StreamRoutine};
 pub use skein_actors::{DispatchError, RestartPolicy, SupervisionEvent};
+
+/// A routine written as a function: `#[skein::routine]` on an `async fn` writes the
+/// type a pool calls, and every pool registers it.
+///
+/// # Examples
+///
+/// ```
+/// use futures::{Stream, StreamExt};
+/// use skein::{DispatchError, ErrorMessage, Pool, Routine};
+///
+/// /// Called `pool.call::<Add>((x, y))`, by the name `"<this module's path>::add"`.
+/// #[skein::routine]
+/// async fn add(x: i64, y: i64) -> i64 {
+///     x + y
+/// }
+///
+/// /// One argument is the type itself; the `Result`'s error is the routine's.
+/// #[skein::routine(name = "demo.withdraw")]
+/// async fn withdraw(amount: u64) -> Result<u64, ErrorMessage> {
+///     if amount > 100 {
+///         return Err(format!("{amount} is over the limit").into());
+///     }
+///     Ok(100 - amount)
+/// }
+///
+/// #[skein::routine(stream)]
+/// fn squares(n: u64) -> impl Stream<Item = Result<u64, skein::Never>> + Send + 'static {
+///     futures::stream::iter((1..=n).map(|i| Ok(i * i)))
+/// }
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // No `.routine::<Add>()`: marked routines register themselves.
+/// let pool = Pool::builder().workers(2).build().await?;
+/// assert_eq!(pool.call::<Add>((2, 3)).await?, 5);
+/// assert_eq!(add(2, 3).await, 5); // the fn is still a fn
+/// assert_eq!(Add::NAME, concat!(module_path!(), "::add"));
+/// assert_eq!(Withdraw::NAME, "demo.withdraw");
+/// assert_eq!(
+///     pool.call::<Withdraw>(500).await,
+///     Err(DispatchError::Routine("500 is over the limit".into()))
+/// );
+/// let squares: Vec<_> = pool.stream::<Squares>(3).collect().await;
+/// assert_eq!(squares, [Ok(1), Ok(4), Ok(9)]);
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "macros")]
+pub use skein_macros::routine;
+
+/// What the code `#[skein::routine]` writes refers to; not public API.
+#[cfg(feature = "macros")]
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::registration::{
+        infallible, Arg, IsArg, IsError, IsOutput, Output, Registration,
+    };
+    pub use futures::Stream;
+    pub use inventory;
+}
 
 #[cfg(feature = "cluster")]
 pub use pool::process::{serve_if_worker, serve_if_worker_with};

@@ -114,7 +114,8 @@ impl fmt::Debug for PoolBuilder {
 }
 
 impl Pool {
-    /// A builder with the defaults: one worker per CPU, no routines.
+    /// A builder with the defaults: one worker per CPU, and no routines but the ones
+    /// marked `#[skein::routine]`.
     pub fn builder() -> PoolBuilder {
         PoolBuilder {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -148,7 +149,8 @@ impl PoolBuilder {
         self
     }
 
-    /// Registers a routine.
+    /// Registers a routine. (One marked `#[skein::routine]` needs no registering:
+    /// [`build`](PoolBuilder::build) adds it; registering it here too is harmless.)
     pub fn routine<R: Routine>(mut self) -> Self {
         if !self.routines.add_call::<R>() {
             self.duplicate.get_or_insert(R::NAME);
@@ -204,7 +206,9 @@ impl PoolBuilder {
         self
     }
 
-    /// Starts the supervisor and its workers.
+    /// Starts the supervisor and its workers. With feature `macros` (on by default),
+    /// every routine marked [`#[skein::routine]`](macro@crate::routine) that the program links
+    /// is added first, beside the ones registered explicitly.
     ///
     /// # Errors
     ///
@@ -212,10 +216,12 @@ impl PoolBuilder {
     ///   `max_concurrency(0)`, `timeout(Duration::ZERO)`, and (feature `cluster`)
     ///   `workers_per_process(0)`. These are checked first, so nothing is started.
     /// - [`BuildError::NoWorkers`] for no workers.
-    /// - [`BuildError::DuplicateRoutine`] for a routine name registered twice.
+    /// - [`BuildError::DuplicateRoutine`] for two different routines under one name,
+    ///   marked or registered explicitly.
     /// - [`BuildError::Start`] (and, feature `cluster`, `BuildError::Node`) for an
     ///   actor, or the node of a pool of worker processes, that failed to start.
-    #[cfg_attr(not(feature = "cluster"), allow(unused_mut))] // only a cluster is settled
+    // `self` changes only where a cluster is settled or marked routines are added.
+    #[cfg_attr(not(any(feature = "cluster", feature = "macros")), allow(unused_mut))]
     pub async fn build(mut self) -> Result<Pool, BuildError> {
         // Before anything starts: a pool of worker processes makes a node when settled.
         self.validate()?;
@@ -224,6 +230,10 @@ impl PoolBuilder {
         // A pool with a node may have no workers of its own: it uses its cluster's.
         if self.workers == 0 && !self.has_node() {
             return Err(BuildError::NoWorkers);
+        }
+        #[cfg(feature = "macros")]
+        if let Err(routine) = crate::registration::add_marked(&mut self.routines) {
+            self.duplicate.get_or_insert(routine);
         }
         if let Some(routine) = self.duplicate {
             return Err(BuildError::DuplicateRoutine { routine });

@@ -1,0 +1,108 @@
+//! What `#[skein::routine]` expands to leans on: the registration each marked routine
+//! submits, which every pool collects at `build()`, and the checks that report a type
+//! that cannot travel in a routine's terms.
+//!
+//! Nothing here is public API: the generated code reaches it through
+//! `skein::__private`.
+
+use std::marker::PhantomData;
+
+use futures::{Stream, StreamExt};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::executor::Routines;
+use crate::routine::{Never, Routine, RoutineError, StreamRoutine};
+
+/// A marked routine, as `inventory` holds it until a pool is built.
+#[derive(Debug)]
+pub struct Registration {
+    /// Adds the routine; `Err(name)` if another routine already holds its name.
+    add: fn(&mut Routines) -> Result<(), &'static str>,
+}
+
+inventory::collect!(Registration);
+
+impl Registration {
+    /// The registration of a marked `async fn`.
+    pub const fn call<R: Routine>() -> Registration {
+        Registration { add: add_call::<R> }
+    }
+
+    /// The registration of a marked streaming `fn`.
+    pub const fn stream<R: StreamRoutine>() -> Registration {
+        Registration {
+            add: add_stream::<R>,
+        }
+    }
+}
+
+fn add_call<R: Routine>(routines: &mut Routines) -> Result<(), &'static str> {
+    if routines.add_call::<R>() {
+        Ok(())
+    } else {
+        Err(R::NAME)
+    }
+}
+
+fn add_stream<R: StreamRoutine>(routines: &mut Routines) -> Result<(), &'static str> {
+    if routines.add_stream::<R>() {
+        Ok(())
+    } else {
+        Err(R::NAME)
+    }
+}
+
+/// Adds every marked routine linked into the program; `Err` with the first name that
+/// another routine already holds.
+pub(crate) fn add_marked(routines: &mut Routines) -> Result<(), &'static str> {
+    let mut duplicate = None;
+    for registration in inventory::iter::<Registration> {
+        if let Err(name) = (registration.add)(routines) {
+            duplicate.get_or_insert(name);
+        }
+    }
+    duplicate.map_or(Ok(()), Err)
+}
+
+/// What a routine's argument must be.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a routine's argument",
+    label = "not serializable, or not `Send + 'static`",
+    note = "a routine's arguments travel to a worker as MessagePack: each must implement `Serialize` and `Deserialize` (`#[derive(serde::Serialize, serde::Deserialize)]`), and be `Send + 'static`"
+)]
+pub trait Arg {}
+
+// Not recommended, so a type that is not one is reported with the note above rather
+// than with the one serde bound it misses.
+#[diagnostic::do_not_recommend]
+impl<T: Serialize + DeserializeOwned + Send + 'static> Arg for T {}
+
+/// What a routine's output (or a stream's item) must be.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a routine's output",
+    label = "not serializable, or not `Send + 'static`",
+    note = "a routine's output travels back to the caller as MessagePack: it must implement `Serialize` and `Deserialize` (`#[derive(serde::Serialize, serde::Deserialize)]`), and be `Send + 'static`"
+)]
+pub trait Output {}
+
+#[diagnostic::do_not_recommend]
+impl<T: Serialize + DeserializeOwned + Send + 'static> Output for T {}
+
+/// Names `T` where the user wrote an argument's type, so a `T` that is not an [`Arg`]
+/// is reported there in its words.
+#[derive(Debug)]
+pub struct IsArg<T: Arg>(PhantomData<T>);
+
+/// As [`IsArg`], for the output.
+#[derive(Debug)]
+pub struct IsOutput<T: Output>(PhantomData<T>);
+
+/// As [`IsArg`], for the error; [`RoutineError`] says what is missing.
+#[derive(Debug)]
+pub struct IsError<E: RoutineError>(PhantomData<E>);
+
+/// A stream of plain items, as a routine's stream that cannot fail.
+pub fn infallible<S: Stream>(stream: S) -> impl Stream<Item = Result<S::Item, Never>> {
+    stream.map(Ok)
+}
