@@ -78,6 +78,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect()
         .await;
     println!("stream:  squares = {squares:?}");
+    // Run ahead: the worker computes up to 64 items before they are asked for, and
+    // sends those that are ready in one message.
+    let sum: u64 = pool
+        .stream::<Squares>(1_000)
+        .ahead(64)
+        .map(|item| item.unwrap_or_default())
+        .fold(0, |sum, square| async move { sum + square })
+        .await;
+    println!("ahead:   the sum of the first 1,000 squares = {sum}");
 
     pool.scope(async {
         let token = TENANT.set("acme".to_string())?;
