@@ -145,17 +145,34 @@ impl Context {
         self.lock().snapshot(true)
     }
 
-    /// Starts a step of a stream: what changes in this context from now until
-    /// [`take_step_snapshot`](Context::take_step_snapshot) is that step's change.
-    pub(crate) fn begin_step(&self) {
+    /// Starts logging the steps of a stream: what changes in this context from now
+    /// until [`take_step_snapshot`](Context::take_step_snapshot) is the first step's
+    /// change.
+    pub(crate) fn begin_steps(&self) {
         self.lock().begin_step();
     }
 
-    /// What the step begun last changed, as a manifest for its item's frame: only the
+    /// What the step now ending changed, as a manifest for its item's frame: only the
     /// variables the step set, reset or merged in, its spends, and the ids it minted
-    /// or learned.
+    /// or learned. The next step is logged from here on.
     pub(crate) fn take_step_snapshot(&self) -> Manifest {
-        self.lock().step_snapshot()
+        let mut state = self.lock();
+        let manifest = state.step_snapshot();
+        state.begin_step();
+        manifest
+    }
+
+    /// Merges a grant's manifest between two steps of a stream: the caller's own
+    /// context, so none of it is the next step's change.
+    pub(crate) fn merge_between_steps(
+        &self,
+        manifest: &Manifest,
+        mode: InstallMode,
+    ) -> Result<Vec<EntryWarning>, InstallError> {
+        let mut state = self.lock();
+        let merged = state.merge(manifest, mode);
+        state.begin_step();
+        merged
     }
 
     /// Merges a manifest that came back from a dispatch into this context

@@ -344,8 +344,6 @@ struct Session<R: StreamRoutine> {
     /// A grant whose context was refused (strict mode): the next step answers it, and
     /// the stream ends.
     refused: Option<InstallError>,
-    /// A step has begun and not yet produced its item.
-    stepping: bool,
 }
 
 #[allow(clippy::result_large_err)] // as `Executor::open_stream`, which it implements
@@ -363,6 +361,7 @@ fn open_stream<R: StreamRoutine>(
     let (args, _warnings) = cx
         .receive(&request.manifest, incoming, link.mode)
         .map_err(|e| Reply::failed(DispatchError::Context(e)))?;
+    cx.begin_steps();
     let frame = Frame::of(&request, link.pool);
     Ok(Box::new(Session::<R> {
         cx,
@@ -372,25 +371,21 @@ fn open_stream<R: StreamRoutine>(
         args: Some(args),
         stream: None,
         refused: None,
-        stepping: false,
     }))
 }
 
 impl<R: StreamRoutine> StreamSession for Session<R> {
     fn grant(&mut self, manifest: Manifest) {
-        if let Err(e) = self.cx.merge(&manifest, self.mode) {
+        if let Err(e) = self.cx.merge_between_steps(&manifest, self.mode) {
             self.refused.get_or_insert(e);
         }
     }
 
     fn poll_next(&mut self, task: &mut TaskContext<'_>) -> Poll<Reply> {
-        if !self.stepping {
-            if let Some(e) = self.refused.take() {
-                self.stream = None;
-                return Poll::Ready(Reply::failed(DispatchError::Context(e)));
-            }
-            self.cx.begin_step();
-            self.stepping = true;
+        // A refused grant came between steps: the step it granted answers it.
+        if let Some(e) = self.refused.take() {
+            self.stream = None;
+            return Poll::Ready(Reply::failed(DispatchError::Context(e)));
         }
         // Polled in place, with the context and the dispatch frame set around the
         // poll: no future per step to build, box and move.
@@ -411,7 +406,6 @@ impl<R: StreamRoutine> StreamSession for Session<R> {
         let Poll::Ready(result) = polled else {
             return Poll::Pending;
         };
-        self.stepping = false;
         report_panic(R::NAME, &self.frame, &result);
         if !matches!(result, Ok(Outcome::Value(_))) {
             // Ended, failed or panicked: drop the stream now so its cleanup runs.

@@ -232,8 +232,8 @@ impl ContextState {
         self.unspent.retain(|_, ids| !ids.is_empty());
     }
 
-    /// Starts a stream's step: from here to [`ContextState::step_snapshot`], what
-    /// changes is what the step changed.
+    /// Starts a stream's step (again): from here to [`ContextState::step_snapshot`],
+    /// what changes is what the step changed.
     pub(crate) fn begin_step(&mut self) {
         self.step = Some(StepLog::default());
     }
