@@ -574,8 +574,8 @@ impl Actor for Doomed {
 struct OpenStream {
     credits: u32,
     /// How many ready items make a batch worth sending while more could run: half
-    /// the credits the stream opened with, so the caller's grant (sent once it has
-    /// taken half) meets the next batch.
+    /// the credits the stream opened with, as many as the caller grants back at a
+    /// time.
     batch: usize,
     /// Dispatch and pulls whose reply has not gone yet, oldest first.
     waiting: VecDeque<Answer>,

@@ -98,9 +98,9 @@ struct Open {
     span: tracing::Span,
     /// Steps that arrived and that the caller has not taken, oldest first.
     arrived: VecDeque<Reply>,
-    /// The reply not come yet, to the dispatch or to the last pull: at most one is
-    /// outstanding, so batches arrive in order.
-    pending: Option<oneshot::Receiver<Reply>>,
+    /// The replies not come yet, to the dispatch and to the pulls since, oldest
+    /// first: the worker answers them in that order, and they are taken in it.
+    pending: VecDeque<oneshot::Receiver<Reply>>,
     /// Items taken since the last grant: the credits the next grant gives back.
     taken: u32,
     /// The credits kept in flight; 0 is the exact stream.
@@ -175,10 +175,16 @@ fn open<R: StreamRoutine>(
         id: sent.id,
         span,
         arrived: VecDeque::new(),
-        pending: Some(sent.reply),
+        pending: VecDeque::from([sent.reply]),
         taken: 0,
         ahead,
     })
+}
+
+/// How many items a stream running `ahead` takes before it grants them back: half
+/// its credits (at least one).
+fn grant_size(ahead: u32) -> u32 {
+    (ahead / 2).max(1)
 }
 
 impl Open {
@@ -199,22 +205,25 @@ impl Open {
                 }
                 return Poll::Ready(item);
             }
-            let pending = match &mut self.pending {
-                Some(pending) => pending,
-                None => {
-                    // Exact: one step, asked for now. Ahead: the credits taken back
-                    // (maybe none, when a batch was cut short), and whatever is ready.
-                    let credits = if self.ahead == 0 { 1 } else { self.taken };
-                    match self.grant(cx, credits) {
-                        Ok(pending) => self.pending.insert(pending),
-                        Err(failure) => return Poll::Ready(Some(Err(retype(failure)))),
-                    }
+            if self.pending.is_empty() {
+                // Exact: one step, asked for now. Ahead: the credits taken back (maybe
+                // none, when a batch was cut short), and whatever is ready.
+                let credits = if self.ahead == 0 { 1 } else { self.taken };
+                match self.grant(cx, credits) {
+                    Ok(pending) => self.pending.push_back(pending),
+                    Err(failure) => return Poll::Ready(Some(Err(retype(failure)))),
                 }
+            }
+            let Some(oldest) = self.pending.front_mut() else {
+                continue;
             };
-            let reply = ready!(Pin::new(pending).poll(task));
-            self.pending = None;
+            let reply = ready!(Pin::new(oldest).poll(task));
+            self.pending.pop_front();
             match reply {
-                Ok(reply) => self.take_in(reply),
+                Ok(reply) => {
+                    self.take_in(reply);
+                    self.grant_early(cx);
+                }
                 Err(_) => return Poll::Ready(Some(Err(retype(lost(&self.worker))))),
             }
         }
@@ -238,15 +247,18 @@ impl Open {
         Ok(reply)
     }
 
-    /// A stream that runs ahead gives its credits back once half of them are taken,
-    /// while the rest are still in hand, so the worker runs on as the caller works.
+    /// A stream that runs ahead gives its credits back half of them at a time, as
+    /// soon as they are taken, and always keeps one pull waiting at the worker (with
+    /// what it has taken so far, maybe nothing): so the worker sends the items it ran
+    /// ahead the moment they are ready, and a round trip to a worker process is
+    /// hidden behind the items already on their way.
     fn grant_early(&mut self, cx: Option<&Context>) {
-        if self.ahead == 0 || self.pending.is_some() || self.taken < (self.ahead / 2).max(1) {
+        if self.ahead == 0 || (self.taken < grant_size(self.ahead) && !self.pending.is_empty()) {
             return;
         }
         // A worker that is gone fails the pull made when the items in hand run out.
         if let Ok(pending) = self.grant(cx, self.taken) {
-            self.pending = Some(pending);
+            self.pending.push_back(pending);
         }
     }
 
