@@ -8,7 +8,8 @@
 # bench --mode all`) interleaved, twice, so all three see the same machine load, then
 # prints a markdown table: each figure is the median of the two rounds, and each ratio
 # is against wool, Ray or a baseline from the same run.
-# --pin runs both on CPU 0 (taskset -c 0), as DESIGN §8 compares pinned with pinned.
+# --pin runs both on CPU 0 (taskset -c 0), as the performance targets compare pinned
+# with pinned.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 anchors=${SKEIN_ANCHORS:-$root/../shared/anchors}

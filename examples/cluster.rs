@@ -82,8 +82,9 @@ async fn bounded<T>(what: &str, future: impl Future<Output = T>) -> Result<T, Fa
         .map_err(|_| format!("timed out after {BOUND:?} waiting for {what}").into())
 }
 
-// A plain `fn main`, not `#[tokio::main]`: a worker process builds its own runtime
-// inside `serve_if_worker`, which must therefore run outside any runtime.
+// A plain `fn main` that builds its runtime by hand, to bound the runtime's shutdown.
+// `#[tokio::main]` would do as well: in a worker process `serve_if_worker` serves on a
+// thread and a runtime of its own, and never returns.
 fn main() -> ExitCode {
     skein::serve_if_worker(routines);
     let runtime = match tokio::runtime::Runtime::new() {

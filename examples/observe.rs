@@ -61,8 +61,9 @@ fn routines() -> PoolBuilder {
 
 const BOUND: Duration = Duration::from_secs(20);
 
-// A plain `fn main`, not `#[tokio::main]`: a worker process builds its own runtime
-// inside `serve_if_worker`, which must therefore run outside any runtime.
+// A plain `fn main` that builds its runtime by hand, to bound the runtime's shutdown.
+// `#[tokio::main]` would do as well: in a worker process `serve_if_worker` serves on a
+// thread and a runtime of its own, and never returns.
 fn main() -> ExitCode {
     // Every process, worker processes included, logs skein's DEBUG spans as they
     // close (the span's parents come first on each line), and skein's warnings.

@@ -5,7 +5,7 @@
 //! or by merging incoming state), the bound values, pending resets, and the token ids
 //! minted or anchored in it. [`scope`] runs a future in a new context; a worker runs
 //! each routine in a context that *continues* the caller's ([`Context::continuation`]);
-//! [`fork`] and [`spawn`] start a new chain (reference R56).
+//! [`fork`] and [`spawn`] start a new chain (S7).
 //!
 //! A bare `tokio::spawn` carries no context: the spawned task sees none, so `set`
 //! and `reset` fail there with a clear error and `get` sees only the default. Use
@@ -103,7 +103,7 @@ impl Context {
         Context::from_state(ContextState::continuation())
     }
 
-    /// A fork of this context (reference R56): a fresh chain id, a copy of the values,
+    /// A fork of this context (S7): a fresh chain id, a copy of the values,
     /// no pending resets and no token ids. Tokens of this context are orphans in the
     /// fork, and tokens minted in the fork are orphans here.
     pub fn fork(&self) -> Context {
@@ -133,14 +133,14 @@ impl Context {
         self.lock().chain()
     }
 
-    /// The context as a manifest (reference R61). Taking it changes nothing.
+    /// The context as a manifest (S16). Taking it changes nothing.
     pub fn snapshot(&self) -> Manifest {
         self.lock().snapshot(false)
     }
 
     /// The context as a manifest for a frame about to be sent: like
     /// [`snapshot`](Context::snapshot), but the spends it reports are reported once,
-    /// so frames carry ledger deltas and do not grow with the calls made (B5).
+    /// so frames carry ledger deltas and do not grow with the calls made (S27).
     pub fn take_snapshot(&self) -> Manifest {
         self.lock().snapshot(true)
     }
@@ -176,7 +176,7 @@ impl Context {
     }
 
     /// Merges a manifest that came back from a dispatch into this context
-    /// (reference R66–R67): its values win for the keys it carries, token sets are
+    /// (S19, S20): its values win for the keys it carries, token sets are
     /// merged, its spends are recorded, and an unarmed context adopts its chain id.
     ///
     /// # Errors
@@ -194,7 +194,7 @@ impl Context {
     }
 
     /// Merges the manifest that carried `incoming`, then anchors the tokens inside
-    /// `incoming` that the merged context lists as unspent (reference R90–R91); the
+    /// `incoming` that the merged context lists as unspent (S35); the
     /// others stay orphans. This is the one way a token that arrived becomes
     /// resettable.
     ///

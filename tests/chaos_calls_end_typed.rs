@@ -1,7 +1,7 @@
-//! Faults on purpose (DESIGN §9): 10,000 calls on a 4-worker pool while routines
+//! Faults on purpose (S69): 10,000 calls on a 4-worker pool while routines
 //! panic and workers are killed or crash at random moments. Every call ends with a
 //! result or one of the typed errors a fault explains, none hangs, the pool heals,
-//! and no token is spent twice (B1, B2, B6).
+//! and no token is spent twice.
 
 mod support;
 
@@ -71,7 +71,7 @@ impl Routine for Flaky {
     type Output = (usize, Spend);
     type Error = Never;
     async fn run(job: Job) -> Result<(usize, Spend), Never> {
-        // The spend comes first, so a crash can land after it (B2).
+        // The spend comes first, so a crash can land after it (S74).
         let spend = match job.token {
             None => Spend::NoToken,
             Some((k, token)) => match CHAOS.reset(token).await {

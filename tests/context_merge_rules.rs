@@ -1,5 +1,4 @@
-//! How a manifest is installed and merged back (reference R47–R48, R53, R65–R68,
-//! §2.7, and B4).
+//! How a manifest is installed and merged back (S1–S3, S6, S18–S20, S23, S24).
 
 mod support;
 
@@ -56,7 +55,7 @@ async fn a_reset_to_no_value_travels_back() {
 
 #[tokio::test]
 async fn defaults_never_travel() {
-    // R53: only values that were set travel.
+    // S6: only values that were set travel.
     let caller = Context::new();
     caller
         .scope(async { assert_eq!(COUNT.get().unwrap(), Some(0)) })
@@ -78,7 +77,7 @@ async fn the_caller_keeps_its_chain_and_an_unarmed_caller_adopts_the_workers() {
     assert_eq!(
         armed.chain(),
         Some(own),
-        "R66: the receiver keeps its own id"
+        "S20: the receiver keeps its own id"
     );
 
     let unarmed = Context::new();
@@ -86,7 +85,7 @@ async fn the_caller_keeps_its_chain_and_an_unarmed_caller_adopts_the_workers() {
     assert_eq!(
         unarmed.chain(),
         Some(foreign),
-        "R67: an unarmed caller adopts the sender's id"
+        "S20: an unarmed caller adopts the sender's id"
     );
 }
 
@@ -98,7 +97,7 @@ async fn a_manifest_with_no_state_does_not_arm() {
         InstallMode::Lenient,
     )
     .unwrap();
-    assert_eq!(cx.chain(), None, "R65");
+    assert_eq!(cx.chain(), None, "S18");
 }
 
 #[tokio::test]
@@ -142,13 +141,13 @@ async fn an_unknown_key_is_carried_through_untouched() {
     assert_eq!(
         registration(&key),
         Some(Registration::Stub),
-        "R47: a stub holds the key"
+        "S2: a stub holds the key"
     );
 }
 
 #[tokio::test]
 async fn a_stub_is_promoted_and_keeps_its_value() {
-    // R47–R48: the value arrives before the variable is first used in this process.
+    // S2: the value arrives before the variable is first used in this process.
     assert_eq!(registration(LATE.key()), None);
     let cx = Context::new();
     let frame = Manifest::new(
@@ -168,7 +167,7 @@ async fn a_stub_is_promoted_and_keeps_its_value() {
 
 #[tokio::test]
 async fn a_second_var_with_the_same_key_collides() {
-    // R46, whatever the types or defaults.
+    // S1, whatever the types or defaults.
     TWIN_A.declare().unwrap();
     assert!(TWIN_B.declare().is_err());
     assert!(matches!(TWIN_B.get(), Err(GetError::Collision(_))));
@@ -194,7 +193,7 @@ fn bad_frame(spent_token: skein::actors::TokenId) -> Manifest {
 
 #[tokio::test]
 async fn lenient_install_drops_only_bad_values_and_keeps_their_spends() {
-    // B4 (and reference gap G5 closed): a bad value never hides a spend.
+    // S23: a bad value never hides a spend.
     COUNT.declare().unwrap();
     NAME.declare().unwrap();
     EXTRA.declare().unwrap();

@@ -1,7 +1,6 @@
 //! Every failure a user can provoke reaches the caller as its own `DispatchError`
 //! variant: the routine's own error keeps its type, a panic is `Panicked` with its
-//! message, and nothing is stringly typed (DESIGN §4 "Routine errors keep their
-//! type"; admission and deadlines, §6).
+//! message, and nothing is stringly typed (S52–S55, S60).
 
 mod support;
 
@@ -147,7 +146,7 @@ async fn panic_is_panicked_with_its_message_and_the_worker_lives_on() {
     }
 
     // The same (only) worker answers the next call: a panic fails one dispatch, not
-    // the worker (§6).
+    // the worker (S54).
     assert_eq!(
         within(BOUND, "call after panic", pool.call::<Check>(5)).await,
         Ok(5)
@@ -278,8 +277,8 @@ async fn a_full_worker_answers_overloaded_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overloaded_only_when_full_so_sequential_calls_are_admitted() {
     // One call at a time never fills a worker that runs one at a time: once a call
-    // has its answer, its slot is free, and the next call must be admitted (§6:
-    // "a full queue answers Overloaded"; nothing else does).
+    // has its answer, its slot is free, and the next call must be admitted (S55:
+    // a full queue answers `Overloaded`; nothing else does).
     let pool = Pool::builder()
         .workers(1)
         .max_concurrency(1)

@@ -1,4 +1,4 @@
-//! The oracle property (reference R102–R103): any strictly sequential script of
+//! The oracle property (S38): any strictly sequential script of
 //! set/get/reset on 1–3 variables, each op run in the caller's scope or inside a
 //! simulated dispatch nested up to 2 deep (site = depth), gives the same values after
 //! every op and the same reset errors as the same script run in one local scope.

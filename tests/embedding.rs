@@ -1,7 +1,7 @@
-//! The pool embedded in other runtimes: inside an actix-rt `System` (a current-thread
-//! tokio runtime with a `LocalSet`) and inside a plain multi-thread tokio runtime
-//! built by hand, as `#[tokio::main]` builds it. Each runs a call, a nested call
-//! (reference R6–R10) and a context merge-back (R66, R71).
+//! The pool embedded in other runtimes (S61): inside an actix-rt `System` (a
+//! current-thread tokio runtime with a `LocalSet`) and inside a plain multi-thread
+//! tokio runtime built by hand, as `#[tokio::main]` builds it. Each runs a call, a
+//! nested call (S40) and a context merge-back (S19, S39).
 
 use std::future::Future;
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! Forks start a new chain: copied values, no pending resets, no token ids
-//! (reference R56, R73, R94).
+//! (S7, S8).
 
 use skein::{Context, ContextVar};
 

@@ -1,7 +1,7 @@
-//! Nested calls (reference R6–R10): `skein::call` inside a routine dispatches to the
-//! pool again, records its parent, is admitted past the concurrency limit so fan-out
-//! cannot deadlock (DESIGN §6), continues the caller's context through every hop, and
-//! merges the inner changes back through every hop (R66, R71).
+//! Nested calls (S40–S42): `skein::call` inside a routine dispatches to the pool
+//! again, records its parent, is admitted past the concurrency limit so fan-out cannot
+//! deadlock, continues the caller's context through every hop, and merges the inner
+//! changes back through every hop.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -200,10 +200,10 @@ async fn sixteen_nested_calls_run_at_once_on_the_pool_and_continue_the_callers_c
                 met.iter().map(|m| m.index).collect::<Vec<_>>(),
                 (0..FAN_OUT).collect::<Vec<_>>()
             );
-            // R8: each inner call dispatched exactly once.
+            // Each inner call was dispatched exactly once.
             assert_eq!(MEETINGS_RUN.load(Ordering::SeqCst), FAN_OUT);
             for m in &met {
-                // An awaited dispatch continues the chain, two hops away too (§4.1).
+                // An awaited dispatch continues the chain, two hops away too (S21, S42).
                 assert_eq!(
                     m.chain,
                     Some(chain),
@@ -281,7 +281,7 @@ async fn a_caller_token_reset_two_hops_away_restores_at_the_caller_and_is_spent(
             let _ = TENANT.set("before".into()).unwrap();
             let token = TENANT.set("during".into()).unwrap();
             let kept = token.duplicate();
-            // R91 at each hop: the caller's manifest lists the id, so the outer routine
+            // S35 at each hop: the caller's manifest lists the id, so the outer routine
             // anchors it; forwarding it keeps it listed, so the inner one anchors it.
             let (reset, outer_saw) = pool.call::<OuterReset>(token).await.unwrap();
             assert!(
@@ -309,7 +309,7 @@ async fn a_caller_token_reset_two_hops_away_restores_at_the_caller_and_is_spent(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skein_call_outside_a_routine_is_refused() {
-    // R6: `skein::call` dispatches only from inside a routine body; outside one there
+    // S40, S54: `skein::call` dispatches only from inside a routine body; outside one there
     // is no pool to call, and it says so instead of running anything in-process.
     let refused = skein::scope(skein::call::<Fib>(3)).await.unwrap_err();
     assert!(
@@ -352,7 +352,7 @@ impl Routine for Parent {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nested_dispatch_records_its_parent() {
-    // R9: the nested Task records the parent's id in `caller`; a root call has none.
+    // S41: the nested Task records the parent's id in `caller`; a root call has none.
     let pool = Pool::builder()
         .workers(2)
         .routine::<WhoAmI>()

@@ -1,4 +1,4 @@
-//! The oracle property (reference R102–R103, DESIGN §9) through a real pool: any
+//! The oracle property (S38) through a real pool: any
 //! strictly sequential script of set/get/reset on 1–3 variables, each op run in the
 //! caller's scope, on a worker (`pool.call`, depth 1) or on a worker called from a
 //! worker (`skein::call` inside a routine, depth 2), gives the same values after every
@@ -31,7 +31,7 @@ impl Routine for OpRoutine {
     }
 }
 
-/// Depth 2: a worker dispatches the op to the pool again (reference R6–R9).
+/// Depth 2: a worker dispatches the op to the pool again (S40).
 struct NestedOp;
 impl Routine for NestedOp {
     const NAME: &'static str = "pool_oracle.nested";

@@ -1,5 +1,5 @@
-//! A spend is never forgotten: not by a later install (reference gap G4, B3), and
-//! frames carry spends as deltas, so they do not grow with the calls made (B5).
+//! A spend is never forgotten: not by a later install (S22), and frames carry spends
+//! as deltas, so they do not grow with the calls made (S26, S27).
 
 mod support;
 
@@ -11,7 +11,7 @@ static V: ContextVar<u64> = ContextVar::new("g4", "v");
 
 #[tokio::test]
 async fn a_spend_recorded_on_the_worker_survives_a_later_install() {
-    // G4 replayed: on worker W, t = set; a nested dispatch resets t on another worker;
+    // The case S22 rules out: on worker W, t = set; a nested dispatch resets t on another worker;
     // then the caller's next frame (a stream pull, which knows nothing of t) is
     // installed again; then W retries the reset of t. It must fail.
     skein::scope(async {

@@ -1,7 +1,7 @@
 //! Streaming routines pull with the caller's context: each pull carries the caller's
-//! context as it is then (reference R13, R70), each item merges the worker's changes
-//! back before it is returned (R71), an error item merges and ends the stream (R72),
-//! and dropping the stream cancels the routine and runs its cleanup.
+//! context as it is then, each item merges the worker's changes back before it is
+//! returned (S43), an error item merges and ends the stream (S52), and dropping the
+//! stream cancels the routine and runs its cleanup (S49).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -170,7 +170,7 @@ async fn a_caller_change_between_pulls_is_seen_by_the_next_step() {
         let mut items = pool.stream::<Mirror>(4);
         assert_eq!(items.next().await.unwrap().unwrap().as_deref(), Some("a"));
 
-        // R70: the next pull carries the caller's context as it is now.
+        // S43: the next pull carries the caller's context as it is now.
         let second = SEEN.set("b".into()).unwrap();
         assert_eq!(items.next().await.unwrap().unwrap().as_deref(), Some("b"));
 
@@ -194,7 +194,7 @@ async fn a_worker_set_merges_into_the_caller_after_each_item() {
         for expected in 0..3 {
             let item = items.next().await.unwrap().unwrap();
             assert_eq!(item, expected);
-            // R71: merged before the item was handed over.
+            // S43: merged before the item was handed over.
             assert_eq!(STEP.get().unwrap(), Some(expected), "after item {expected}");
         }
         assert!(items.next().await.is_none());
@@ -213,7 +213,7 @@ async fn dropping_the_stream_cancels_the_routine_and_runs_its_cleanup() {
     drop(items);
 
     // The guard reports how many items the stream had produced when it was dropped:
-    // 2, so the worker never ran ahead of the pulls (R13) and nothing came after.
+    // 2, so the worker never ran ahead of the pulls (S43) and nothing came after.
     let produced = bounded(cleanup)
         .await
         .expect("the guard was dropped without reporting");
@@ -232,7 +232,7 @@ async fn a_routine_error_item_arrives_typed_merges_and_ends_the_stream() {
             Some(Err(DispatchError::Routine(message))) => assert_eq!(message.0, "boom at 2"),
             other => panic!("expected the routine's own error, got {other:?}"),
         }
-        // R72: the terminal error carried the worker's context as of the error.
+        // S52: the terminal error carried the worker's context as of the error.
         assert_eq!(SEEN.get().unwrap().as_deref(), Some("set before the error"));
         // The worker dropped the routine's stream at the error, while the caller still
         // holds its end: cleanup does not wait for the caller.

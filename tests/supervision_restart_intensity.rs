@@ -1,7 +1,6 @@
 //! Restart intensity is bounded and backoff grows: past `max_restarts` within the
 //! window the pool reports itself failed, loudly, and refuses new calls; each restart
-//! of one slot inside the window waits twice as long as the one before (DESIGN §6,
-//! B6).
+//! of one slot inside the window waits twice as long as the one before (S68).
 
 mod support;
 

@@ -1,5 +1,5 @@
 //! Where a token that travelled can be reset: anchored where the carrying frame lists
-//! it as unspent, an orphan everywhere else (reference R89–R94).
+//! it as unspent, an orphan everywhere else (S34–S37).
 
 mod support;
 
@@ -67,7 +67,7 @@ async fn a_worker_minted_token_returned_to_the_caller_resets_there() {
         assert_eq!(
             V.get().unwrap().as_deref(),
             Some("caller"),
-            "R88: restores the pre-call value"
+            "S36: restores the pre-call value"
         );
     })
     .await;
@@ -94,7 +94,7 @@ async fn a_parent_token_dispatched_from_a_fork_is_an_orphan() {
         assert_eq!(
             result,
             Err(ResetErrorKind::DifferentContext),
-            "R94: the fork dropped the ids"
+            "S37: the fork dropped the ids"
         );
         V.reset(kept).await.expect("the parent still owns it");
     })
@@ -185,6 +185,6 @@ async fn a_context_knows_its_chain_and_a_worker_continues_it() {
     assert_eq!(
         seen,
         Some(chain),
-        "R55: the worker runs under the caller's chain id"
+        "S21: the worker runs under the caller's chain id"
     );
 }

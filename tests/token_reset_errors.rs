@@ -1,5 +1,5 @@
 //! Each reset error, the order of the checks, and that a refused reset changes
-//! nothing (reference R84–R88).
+//! nothing (S4, S5, S29–S33).
 
 use skein::{ContextVar, ResetErrorKind, SetError};
 
@@ -31,7 +31,7 @@ async fn a_token_of_another_var_is_wrong_var_and_changes_nothing() {
         assert_eq!(
             (A.get().unwrap(), B.get().unwrap()),
             (Some(1), Some(2)),
-            "R86: nothing changed"
+            "S32: nothing changed"
         );
         // The token comes back intact and still works where it belongs.
         A.reset(err.into_token()).await.unwrap();
@@ -65,7 +65,7 @@ async fn a_token_from_another_context_is_different_context() {
 #[tokio::test]
 async fn used_is_checked_before_wrong_var_and_wrong_var_before_context() {
     skein::scope(async {
-        // R85: used and of the wrong var -> AlreadyUsed.
+        // S31: used and of the wrong var -> AlreadyUsed.
         let token = A.set(1).unwrap();
         let kept = token.duplicate();
         A.reset(token).await.unwrap();
@@ -96,7 +96,7 @@ async fn outside_any_scope_set_and_reset_fail_and_get_sees_the_default() {
 
 #[tokio::test]
 async fn each_token_restores_its_own_old_value_in_any_order() {
-    // R88, both orders.
+    // S33, both orders.
     skein::scope(async {
         let t1 = D.set(1).unwrap();
         let t2 = D.set(2).unwrap();

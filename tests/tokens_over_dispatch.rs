@@ -1,6 +1,6 @@
 //! Tokens that ride real dispatches through a pool: a caller token reset on a worker,
 //! a sibling's token that travels but never resets, a worker-minted token reset at the
-//! caller, and one token raced by 64 concurrent dispatches (reference R84–R93, B1).
+//! caller, and one token raced by 64 concurrent dispatches (S70–S73).
 
 use std::future::Future;
 use std::time::Duration;
@@ -85,7 +85,7 @@ async fn a_caller_token_reset_on_the_worker_is_spent_at_the_caller_and_restores_
         let id = token.id();
         let kept = token.duplicate();
 
-        // R90–R91: the call's manifest lists the id unspent, so the worker anchors it.
+        // S35: the call's manifest lists the id unspent, so the worker anchors it.
         let (seen, outcome, handed_back) = pool.call::<ResetHere>(token).await.unwrap();
         assert_eq!(seen, id, "the token arrived with its id");
         assert_eq!(
@@ -94,12 +94,12 @@ async fn a_caller_token_reset_on_the_worker_is_spent_at_the_caller_and_restores_
         );
         assert!(handed_back.is_none());
 
-        // R66/R71: the worker's restore merged back before `call` returned.
+        // S39: the worker's restore merged back before `call` returned.
         assert_eq!(V.get().unwrap().as_deref(), Some("before"));
-        // R84/B1: every handle of a token is spent together, wherever it was spent.
+        // S29, S70: every handle of a token is spent together, wherever it was spent.
         let refused = V.reset(kept).await.unwrap_err();
         assert_eq!(refused.kind(), ResetErrorKind::AlreadyUsed);
-        // R86: the refused reset changed nothing.
+        // S32: the refused reset changed nothing.
         assert_eq!(V.get().unwrap().as_deref(), Some("before"));
     }))
     .await;
@@ -110,8 +110,7 @@ async fn a_sibling_token_travels_losslessly_and_fails_only_on_reset() {
     let pool = pool().await;
     bounded(pool.scope(async {
         let _ = V.set("caller".into()).unwrap();
-        // A sibling of the caller's context (reference R89, R93: "minted in a
-        // copy-then-run sibling"). Keep it to prove the failed resets changed nothing.
+        // A sibling of the caller's context (S71). Keep it to prove the failed resets changed nothing.
         let sibling = skein::Context::current().unwrap().fork();
         let token = sibling
             .scope(async { V.set("sibling".into()).unwrap() })
@@ -123,7 +122,7 @@ async fn a_sibling_token_travels_losslessly_and_fails_only_on_reset() {
         assert_eq!(seen, id, "the token reached the worker with the same id");
         assert_eq!(
             outcome, DIFFERENT_CONTEXT,
-            "R92: an orphan on the worker: its reset is refused as another context's"
+            "S71: an orphan on the worker: its reset is refused as another context's"
         );
         let back = handed_back.expect("the refused token comes back in the output");
         assert_eq!(back.id(), id, "and it comes back with the same id");
@@ -135,7 +134,7 @@ async fn a_sibling_token_travels_losslessly_and_fails_only_on_reset() {
         assert_eq!(refused.kind(), ResetErrorKind::DifferentContext);
         let refused = V.reset(kept.duplicate()).await.unwrap_err();
         assert_eq!(refused.kind(), ResetErrorKind::DifferentContext);
-        // R86: nothing changed at the caller...
+        // S32: nothing changed at the caller...
         assert_eq!(V.get().unwrap().as_deref(), Some("caller"));
         // ...and nothing was spent: the sibling that minted it can still reset it.
         sibling
@@ -159,13 +158,13 @@ async fn a_worker_minted_token_resets_at_the_caller_and_restores_the_pre_call_va
         assert_eq!(
             V.get().unwrap().as_deref(),
             Some("worker"),
-            "R71: merged back"
+            "S39: merged back"
         );
         assert_eq!(token.old_value().unwrap().as_deref(), Some("caller"));
 
-        // R91: the reply that carried the token lists it unspent, so it anchors here.
+        // S35: the reply that carried the token lists it unspent, so it anchors here.
         V.reset(token).await.expect("anchored at the caller");
-        // R88: a worker-minted token whose old value was the caller's restores it.
+        // S72: a worker-minted token whose old value was the caller's restores it.
         assert_eq!(V.get().unwrap().as_deref(), Some("caller"));
     }))
     .await;
@@ -178,7 +177,7 @@ async fn a_worker_minted_token_over_no_value_resets_to_no_value_at_the_caller() 
         let token = pool.call::<SetHere>("worker".into()).await.unwrap();
         assert_eq!(V.get().unwrap().as_deref(), Some("worker"));
         V.reset(token).await.expect("anchored at the caller");
-        // R88: "a reset to no value" makes a default-less var read `None` again.
+        // S72: "a reset to no value" makes a default-less var read `None` again.
         assert_eq!(V.get().unwrap(), None);
     }))
     .await;
@@ -191,8 +190,9 @@ async fn one_token_raced_by_64_concurrent_dispatches_is_spent_exactly_once() {
         bounded(pool.scope(async {
             let token = V.set(format!("round {round}")).unwrap();
             let id = token.id();
-            // All 64 calls share the caller's context: wool's gap (§4.2) is exactly
-            // this, and B1 requires one spend globally, decided at the home ledger.
+            // All 64 calls share the caller's context, where a check against each copy
+            // of it would let several resets through; S73 requires one spend globally,
+            // decided at the home ledger.
             let calls = (0..64).map(|_| pool.call::<ResetHere>(token.duplicate()));
             let outcomes: Vec<u8> = join_all(calls)
                 .await

@@ -1,6 +1,6 @@
 //! A worker that dies fails every dispatch in flight on it at once with
 //! `WorkerCrashed`, the supervisor reports and restarts it, and spends made before
-//! the crash stay spent (DESIGN B6, B2, §6).
+//! the crash stay spent (S67, S74).
 
 mod support;
 
@@ -174,7 +174,7 @@ async fn injected_crash_fails_every_in_flight_call_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spend_made_before_the_crash_stays_spent() {
-    // B2: the worker's reset is recorded when it happens, not when a reply arrives;
+    // S74: the worker's reset is recorded when it happens, not when a reply arrives;
     // the crash loses the reply, not the spend.
     let pool = pool().await;
     let gate = Gate::new(); // never opened
@@ -194,7 +194,7 @@ async fn a_spend_made_before_the_crash_stays_spent() {
         .await;
         assert_eq!(result, Err(DispatchError::WorkerCrashed));
 
-        // A crashed dispatch merges nothing back (R74): the caller's value is as it was.
+        // A crashed dispatch merges nothing back (S60): the caller's value is as it was.
         assert_eq!(SPENT.get().expect("get"), Some(1));
         // ...but the spend it made stands: the caller's kept handle is refused.
         let retry = SPENT.reset(kept).await.map_err(|e| e.kind());

@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// The id of a chain: one serial branch of the call tree (reference R54–R56).
+/// The id of a chain: one serial branch of the call tree (S7, S21).
 ///
 /// An awaited dispatch continues its caller's chain; a fork starts a new one.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

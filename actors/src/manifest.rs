@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::frame::{self, DecodeError, EncodeError, Limits};
 use crate::ids::{ChainId, TokenId};
 
-/// The identity of a context variable: `(namespace, name)` (reference R45).
+/// The identity of a context variable: `(namespace, name)` (S1).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct VarKey {
     namespace: Cow<'static, str>,
@@ -121,7 +121,7 @@ impl<'de> Deserialize<'de> for Blob {
 pub enum Binding {
     /// Bound to this MessagePack-encoded value.
     Value(Blob),
-    /// Reset to "no value": the receiver drops its binding (reference R62, R66).
+    /// Reset to "no value": the receiver drops its binding (S19).
     NoValue,
     /// The value is not carried; the entry only carries token ids. The receiver keeps
     /// whatever it has.
@@ -145,7 +145,7 @@ pub struct VarEntry {
     /// Tokens of this variable spent by the sender since its last frame: a ledger delta.
     pub spent: Vec<TokenId>,
     /// Tokens of this variable minted in (or anchored into) the sending context and not
-    /// spent: the witness that lets a receiver anchor them (reference R90–R91).
+    /// spent: the witness that lets a receiver anchor them (S35).
     pub unspent: Vec<TokenId>,
 }
 
@@ -169,7 +169,7 @@ impl VarEntry {
 ///
 /// Entries are sorted by key with one entry per key, id lists are sorted and free of
 /// duplicates, and no id is both spent and unspent. So the same logical state always
-/// encodes to the same bytes (reference R61–R62), and [`Manifest::decode`] refuses bytes
+/// encodes to the same bytes (S16), and [`Manifest::decode`] refuses bytes
 /// that break those rules.
 #[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(try_from = "ManifestWire")]
@@ -224,8 +224,8 @@ impl Manifest {
     /// A manifest from entries in any order.
     ///
     /// Entries are sorted by key (a key given twice keeps its last entry), id lists are
-    /// sorted and deduplicated, an id listed as spent leaves the unspent list (reference
-    /// R99), and entries that carry nothing are dropped.
+    /// sorted and deduplicated, an id listed as spent leaves the unspent list (a
+    /// spend wins over the witness), and entries that carry nothing are dropped.
     pub fn new(chain: Option<ChainId>, entries: impl IntoIterator<Item = VarEntry>) -> Manifest {
         let mut entries: Vec<VarEntry> = entries.into_iter().collect();
         // Stable sort, then keep the last of equal keys.
@@ -270,7 +270,7 @@ impl Manifest {
     }
 
     /// Whether the manifest carries no state at all: no bindings, no resets and no token
-    /// ids. Such a manifest is never installed (reference R65).
+    /// ids. Such a manifest is never installed (S18).
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -35,7 +35,7 @@ pub trait Executor: Send + Sync + 'static {
     fn call(&self, request: Request) -> BoxFuture<'static, Reply>;
 
     /// Opens a stream in the caller's context the request carries; each
-    /// [`StreamSession::next`] runs it one item further.
+    /// [`StreamSession::poll_next`] runs it one item further.
     ///
     /// # Errors
     ///

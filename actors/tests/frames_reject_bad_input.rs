@@ -1,7 +1,8 @@
 //! Decoding a frame never panics and refuses every kind of bad input with the right
-//! `DecodeError` (reference R64): oversize input before it is read, bytes that are not
-//! a frame, a foreign wire version, truncation, trailing bytes, hostile length prefixes,
-//! and bodies that decode but break the manifest's canonical rules (R61–R62, R99).
+//! `DecodeError` (S17): oversize input before it is read, bytes that are not a frame,
+//! a foreign wire version, truncation, trailing bytes, hostile length prefixes, and
+//! bodies that decode but break the manifest's canonical rules (S16; and no id is both
+//! spent and unspent).
 
 use proptest::prelude::*;
 use serde::Serialize;
@@ -100,7 +101,7 @@ fn fuzz_input() -> impl Strategy<Value = Vec<u8>> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(4096))]
 
-    /// R64: decoding arbitrary bytes never panics, and whatever it accepts
+    /// S17: decoding arbitrary bytes never panics, and whatever it accepts
     /// round-trips: it re-encodes to bytes that decode to the same manifest.
     #[test]
     fn arbitrary_bytes_never_panic(bytes in fuzz_input()) {
@@ -114,7 +115,7 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
-    /// R64: every strict prefix of a valid frame is refused: too short for a header is
+    /// S17: every strict prefix of a valid frame is refused: too short for a header is
     /// not a frame, anything longer is a malformed (truncated) body.
     #[test]
     fn every_truncation_is_refused(manifest in manifest()) {
@@ -129,7 +130,7 @@ proptest! {
         }
     }
 
-    /// R64: flipping bits of any one byte of a valid frame never panics; what is still
+    /// S17: flipping bits of any one byte of a valid frame never panics; what is still
     /// accepted is a manifest that round-trips.
     #[test]
     fn single_byte_mutations_never_panic(
@@ -377,7 +378,7 @@ fn a_duplicate_key_is_not_canonical() {
 
 #[test]
 fn an_id_both_spent_and_unspent_is_not_canonical() {
-    // R99: Manifest::new would have removed it from unspent.
+    // A spend wins over the witness: Manifest::new would have removed it from unspent.
     not_canonical(vec![with_ids("a", &[1, 2], &[2, 3])]);
 }
 
@@ -447,7 +448,7 @@ fn hostile_length_prefixes_are_refused_without_allocating() {
 
 // ---- MessagePack width is not part of the contract ----
 
-/// The guarantee is that the same state always *encodes* to the same bytes (R61–R62).
+/// The guarantee is that the same state always *encodes* to the same bytes (S16).
 /// Decoding accepts any MessagePack spelling of a canonical manifest (a wider integer,
 /// an array16 header), and what it accepts re-encodes to the one canonical spelling.
 #[test]

@@ -1,5 +1,5 @@
 //! The ledger decides every spend exactly once: checked against a `HashSet` oracle over
-//! random sequences of spends, queries and merges (reference R99), and its run-length
+//! random sequences of spends, queries and merges (S75, S76), and its run-length
 //! storage collapses contiguous spends.
 
 use std::collections::{HashMap, HashSet};

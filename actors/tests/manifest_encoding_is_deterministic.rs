@@ -1,8 +1,9 @@
 //! A manifest's bytes depend only on the logical state it carries, never on the order
-//! the entries or their token ids were given in (reference R61–R62), and
+//! the entries or their token ids were given in (S16), and
 //! `Manifest::new` applies the canonical rules: one entry per key (the last one given),
 //! sorted and deduplicated id lists, an id that is spent leaves the unspent list
-//! (reference R99), and entries that carry nothing are dropped.
+//! (a spend wins over the witness that the token is unspent), and entries that carry
+//! nothing are dropped.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -136,7 +137,7 @@ fn expected_entries(state: &State) -> Vec<VarEntry> {
             key: VarKey::new(namespace.clone(), name.clone()),
             binding: logical.binding.clone(),
             spent: logical.spent.iter().copied().collect(),
-            // R99: an id that is spent is no longer unspent.
+            // A spend wins: an id that is spent is no longer unspent.
             unspent: logical
                 .unspent
                 .difference(&logical.spent)
@@ -152,7 +153,7 @@ fn expected_entries(state: &State) -> Vec<VarEntry> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
-    /// R61–R62: the same logical state encodes to the same bytes whatever the order of
+    /// S16: the same logical state encodes to the same bytes whatever the order of
     /// its entries and ids, and the bytes decode back to the same manifest.
     #[test]
     fn same_state_same_bytes(state in state(), seed_a in any::<u64>(), seed_b in any::<u64>()) {
@@ -162,7 +163,7 @@ proptest! {
 
         let bytes_a = a.encode().unwrap();
         let bytes_b = b.encode().unwrap();
-        prop_assert_eq!(&bytes_a, &bytes_b, "R61–R62: one logical state, one encoding");
+        prop_assert_eq!(&bytes_a, &bytes_b, "S16: one logical state, one encoding");
 
         // The canonical rules, checked against an independent computation.
         prop_assert_eq!(a.chain(), state.chain);
@@ -192,7 +193,7 @@ fn tok(seq: u64) -> TokenId {
 
 #[test]
 fn an_id_both_spent_and_unspent_ends_up_only_spent() {
-    // R99: a spend wins over the witness that the token is unspent.
+    // A spend wins over the witness that the token is unspent.
     let mut entry = VarEntry::new(key("x"), Binding::Unchanged);
     entry.spent = vec![tok(3), tok(1)];
     entry.unspent = vec![tok(2), tok(3), tok(1), tok(4)];

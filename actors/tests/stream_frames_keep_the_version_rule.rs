@@ -5,8 +5,8 @@
 
 use serde::Serialize;
 use skein_actors::{
-    codec, Blob, Dispatch, DispatchId, DispatchKind, LedgerDelta, Limits, Manifest, Outcome,
-    Pull, Reply, Request,
+    codec, Blob, Dispatch, DispatchId, DispatchKind, LedgerDelta, Limits, Manifest, Outcome, Pull,
+    Reply, Request,
 };
 
 /// A `Pull` as a build without credits wrote it.
@@ -55,7 +55,11 @@ fn an_old_pull_frame_grants_one_credit() {
     });
     let pull: Pull = codec::decode(&bytes, &Limits::default()).expect("an old pull decodes");
     assert_eq!(pull.id, id);
-    assert_eq!(pull.credits(), 1, "an old pull asks for the exact stream's next item");
+    assert_eq!(
+        pull.credits(),
+        1,
+        "an old pull asks for the exact stream's next item"
+    );
 
     let granted = Pull::new(id, Manifest::default()).with_credits(0);
     let again: Pull = codec::decode(&encode(&granted), &Limits::default()).unwrap();

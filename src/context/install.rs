@@ -1,7 +1,7 @@
 //! How a context takes in a manifest: lenient or strict, and what it reports.
 
 /// How to treat a value that fails to decode when a manifest is installed
-/// (reference §2.7).
+/// (S23, S24).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum InstallMode {

@@ -4,7 +4,7 @@
 //! the receiver: the current context keeps its id listed as unspent, because a peer
 //! now holds it. Decoding gives an [`Incoming`] value whose tokens are orphans until
 //! [`Context::receive`](crate::Context::receive) installs the frame that carried them
-//! and anchors those the frame lists (reference R89–R93).
+//! and anchors those the frame lists (S35, S37).
 
 use std::cell::RefCell;
 use std::fmt;
@@ -138,7 +138,7 @@ impl<T> Incoming<T> {
     }
 
     /// The value without installing any frame: every token inside stays an orphan
-    /// (reference R93, "round-tripped through the serializer without an install").
+    /// (S37: one round-tripped through the serializer without an install).
     pub fn into_orphans(self) -> T {
         self.value
     }

@@ -1,4 +1,4 @@
-//! The process-wide registry of context variable keys (reference R46–R48).
+//! The process-wide registry of context variable keys (S1–S3).
 
 use std::collections::HashMap;
 use std::sync::{OnceLock, RwLock};
@@ -12,7 +12,7 @@ pub(crate) type Validator = fn(&[u8]) -> Result<(), String>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Registration {
-    /// The key arrived from the wire before any variable declared it (reference R47).
+    /// The key arrived from the wire before any variable declared it (S2).
     /// Its values are kept as raw bytes and carried along untouched.
     Stub,
     /// A variable of this type declared the key.
@@ -55,7 +55,7 @@ pub struct CollisionError {
 }
 
 /// Declares `key` for the variable at address `owner`. A stub is promoted in place
-/// (reference R48); a key held by another variable is a collision (R46), whatever the
+/// (S2); a key held by another variable is a collision (S1), whatever the
 /// types or defaults.
 pub(crate) fn declare(
     key: &VarKey,

@@ -12,7 +12,7 @@ use super::registry;
 use super::token::TokenCell;
 use skein_actors::home;
 
-/// A bound slot: a value, or "reset to no value" pending (reference R54 `resets`).
+/// A bound slot: a value, or a pending "reset to no value", which travels like one (S19).
 #[derive(Clone, Debug)]
 pub(crate) enum Slot {
     Value(Blob),
@@ -24,7 +24,7 @@ pub(crate) enum Slot {
 enum Hold {
     /// Minted here and never sent anywhere: kept while a handle of the token lives.
     /// When every handle is dropped nobody can reset or forward it, so the id leaves
-    /// the set (this is what keeps frames from growing with the calls made, B5).
+    /// the set (this is what keeps frames from growing with the calls made, S27).
     Local(Weak<TokenCell>),
     /// Sent away inside a dispatch, or learned from a frame: a peer may hold it, so
     /// it stays until it is spent.
@@ -104,7 +104,7 @@ impl ContextState {
         }
     }
 
-    /// A fork (reference R56): a fresh chain id if the parent is armed, the parent's
+    /// A fork (S7): a fresh chain id if the parent is armed, the parent's
     /// values, no pending resets, no token ids.
     pub(crate) fn fork(&self) -> ContextState {
         ContextState {
@@ -180,14 +180,14 @@ impl ContextState {
     }
 
     /// Whether an arriving token may be anchored here: its id is unspent in this
-    /// context after the carrying frame was installed (reference R90–R91).
+    /// context after the carrying frame was installed (S35).
     pub(crate) fn lists_unspent(&self, key: &VarKey, id: &TokenId) -> bool {
         self.unspent
             .get(key)
             .is_some_and(|ids| ids.contains_key(id))
     }
 
-    /// The manifest of this context (reference R61–R62). With `drain`, the spends are
+    /// The manifest of this context (S16). With `drain`, the spends are
     /// reported once: the delta empties, as it does when a frame carries it away.
     pub(crate) fn snapshot(&mut self, drain: bool) -> Manifest {
         self.forget_dead_tokens();
@@ -288,11 +288,11 @@ impl ContextState {
         Manifest::new(self.chain, entries)
     }
 
-    /// Merges a manifest into this context (reference R66–R67, and B3: token sets are
+    /// Merges a manifest into this context (S19, S20, and S22: token sets are
     /// merged, never replaced, on both sides).
     ///
     /// Values of declared keys are checked against their type first. In lenient mode a
-    /// bad value drops only itself, and its token ids still apply (B4); in strict mode
+    /// bad value drops only itself, and its token ids still apply (S23); in strict mode
     /// one bad value refuses the whole frame and nothing changes.
     pub(crate) fn merge(
         &mut self,

@@ -72,7 +72,8 @@ impl TokenCell {
     }
 
     /// Anchors an arrived token into a context. Only a token still an orphan is
-    /// anchored, so a re-install never moves a token (reference R91, idempotence).
+    /// anchored, so a re-install never moves a token: installing a frame again is
+    /// idempotent.
     pub(crate) fn anchor(&self, context: u64) {
         let _ = self
             .owner
@@ -97,7 +98,7 @@ pub(crate) const ORPHAN: u64 = 0;
 ///
 /// A token may travel inside a routine's args or output; it serializes only inside a
 /// dispatch encoding ([`payload::encode`]), and serializing it anywhere else is an
-/// error (reference R83).
+/// error (S34).
 ///
 /// ```compile_fail
 /// use skein::ContextVar;
@@ -225,7 +226,8 @@ impl<'de, T> Deserialize<'de> for Token<T> {
     }
 }
 
-/// Why a reset was refused. The checks run in this order (reference R84–R86).
+/// Why a reset was refused. The checks run in this order (S31), and a refused reset
+/// changes nothing (S32).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ResetErrorKind {

@@ -19,8 +19,8 @@ use skein_actors::home;
 ///
 /// Declare it as a `static`, keyed by `(namespace, name)`. A key may be declared by one
 /// variable only: a second variable with the same key gets a [`CollisionError`] from
-/// every operation (reference R46). Values are MessagePack-encoded on `set`, so only
-/// values that were explicitly set travel (R53); a default is local to each process.
+/// every operation (S1). Values are MessagePack-encoded on `set`, so only
+/// values that were explicitly set travel (S6); a default is local to each process.
 ///
 /// ```
 /// use skein::ContextVar;
@@ -157,7 +157,7 @@ impl<T: Serialize + DeserializeOwned + 'static> ContextVar<T> {
     }
 
     /// The value bound in the current context, else the default, else `None`.
-    /// Outside any scope only the default is seen (reference R50).
+    /// Outside any scope only the default is seen (S4).
     ///
     /// # Errors
     ///
@@ -173,8 +173,8 @@ impl<T: Serialize + DeserializeOwned + 'static> ContextVar<T> {
         }
     }
 
-    /// Binds `value` in the current context and returns the token that undoes it
-    /// (reference R51, R84).
+    /// Binds `value` in the current context and returns the single-use token that undoes it
+    /// (S28, S29).
     ///
     /// # Errors
     ///
@@ -203,16 +203,16 @@ impl<T: Serialize + DeserializeOwned + 'static> ContextVar<T> {
     }
 
     /// Undoes the `set` that minted `token`, restoring the value it replaced
-    /// (reference R87–R88), and spends the token.
+    /// (S33), and spends the token.
     ///
     /// # Errors
     ///
-    /// The checks run in this order, and a refused reset changes nothing (R86):
+    /// The checks run in this order, and a refused reset changes nothing (S31, S32):
     /// [`NoScope`](ResetErrorKind::NoScope) outside any scope;
     /// [`AlreadyUsed`](ResetErrorKind::AlreadyUsed) if any handle of the token was
     /// spent, anywhere; [`WrongVar`](ResetErrorKind::WrongVar) if the token belongs to
     /// another variable; [`DifferentContext`](ResetErrorKind::DifferentContext) if the
-    /// token is an orphan here (R89–R93);
+    /// token is an orphan here (S35, S37);
     /// [`LedgerUnavailable`](ResetErrorKind::LedgerUnavailable) if its home ledger
     /// cannot decide the spend. The token comes back inside the error.
     ///
@@ -241,7 +241,7 @@ impl<T: Serialize + DeserializeOwned + 'static> ContextVar<T> {
             }
         };
         if let Some(kind) = refusal {
-            // `AlreadyUsed` comes first (R85), but a token homed on another node may
+            // `AlreadyUsed` comes first (S31), but a token homed on another node may
             // have been spent where this node never heard of it: ask its home before
             // refusing for another reason. Only refusals pay for the round trip.
             let foreign = token.cell.id.home() != home().id();

@@ -1,7 +1,7 @@
-//! Faults on purpose: a worker process killed or stopped with calls in flight (DESIGN
-//! B7 and §7: every call in flight to a node that dies or is cut off fails with
-//! `NodeDown` within a bounded time; the pool replaces a dead process, and welcomes a
-//! node back when it returns).
+//! Faults on purpose: a worker process killed or stopped with calls in flight (S85,
+//! S87: every call in flight to a node that dies or is cut off fails with `NodeDown`
+//! within a bounded time; the pool replaces a dead process, and welcomes a node back
+//! when it returns).
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -17,7 +17,8 @@ use tokio::time::Instant;
 use crate::support::{self, children, process_pool, wait_event, WorkerProcess, BOUND};
 use crate::{Park, Pid};
 
-/// The bound DESIGN §7 and §8 set on `NodeDown` for a node that dies or hangs.
+/// The bound S85 and S87 (and the performance targets) set on `NodeDown` for a node
+/// that dies or hangs.
 const NODE_DOWN_WITHIN: Duration = Duration::from_secs(2);
 
 /// Calls in flight to each worker process.
@@ -119,7 +120,7 @@ fn pick(processes: &[WorkerProcess]) -> (WorkerProcess, WorkerProcess) {
     (processes[0].clone(), processes[1].clone())
 }
 
-/// B7 + §7: SIGKILL one worker process with calls in flight on both: the calls to it
+/// S85: SIGKILL one worker process with calls in flight on both: the calls to it
 /// fail with `NodeDown` within 2 s, the others go on; the pool reports the exit and
 /// starts a replacement, and calls then succeed on both processes.
 pub async fn a_killed_node_fails_in_flight_calls_and_is_replaced() {
@@ -166,7 +167,7 @@ pub async fn a_killed_node_fails_in_flight_calls_and_is_replaced() {
     calls_reach(&pool, &pids).await;
 }
 
-/// §7, §8: SIGSTOP a worker process with calls in flight: TCP never notices a stopped
+/// S87: SIGSTOP a worker process with calls in flight: TCP never notices a stopped
 /// process, the heartbeats do, and the calls to it fail with `NodeDown` within 2 s.
 pub async fn a_hung_node_is_cut_off_within_2_s() {
     let pool = process_pool(2).await;
@@ -191,7 +192,7 @@ pub async fn a_hung_node_is_cut_off_within_2_s() {
     drop(resume);
 }
 
-/// §7: a node cut off for hanging is welcomed back when it resumes: the same process
+/// S87: a node cut off for hanging is welcomed back when it resumes: the same process
 /// serves calls again, and the pool did not replace it.
 pub async fn a_hung_node_is_welcomed_back_when_it_resumes() {
     let pool = process_pool(2).await;

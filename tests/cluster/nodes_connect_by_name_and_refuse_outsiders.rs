@@ -80,7 +80,7 @@ async fn wait_node_event(
     }
 }
 
-/// §7: nodes with different cookies refuse each other. The parent sees the child's
+/// S89: nodes with different cookies refuse each other. The parent sees the child's
 /// attempt as `Refused`, the child sees the parent's answer as `Refused`, and neither
 /// ever reports the other connected.
 pub async fn a_wrong_cookie_is_refused_on_both_sides() {

@@ -1,4 +1,4 @@
-//! The oracle property across processes (reference R102–R103, DESIGN §9): each op of
+//! The oracle property across processes (S38, S80): each op of
 //! a script runs at the caller, on worker process B, on worker process C, or one hop
 //! further through a nested call made on B or C (which lands wherever that process's
 //! pool routes it), and the values after every op and the reset errors equal the same

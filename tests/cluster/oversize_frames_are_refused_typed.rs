@@ -1,4 +1,4 @@
-//! Frames past the wire limit across a real node connection (DESIGN §3: rejected, not
+//! Frames past the wire limit across a real node connection (S93: rejected, not
 //! truncated, with a clear typed error; the session stays up).
 
 use futures::{FutureExt, StreamExt};

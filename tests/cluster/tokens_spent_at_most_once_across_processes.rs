@@ -1,7 +1,6 @@
 //! Tokens across processes: one spend per token however many processes race for it
-//! (DESIGN B1), a spend that outlives the worker that made it (B2), and a spend
-//! refused while its home ledger is out of reach (DESIGN §5: safety over
-//! availability).
+//! (S81), a spend that outlives the worker that made it (S82), and a spend refused
+//! while its home ledger is out of reach (S83: safety over availability).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -26,7 +25,7 @@ struct Round {
     kept: Result<(), ResetErrorKind>,
 }
 
-/// B1: the parent (A) mints a token and sends a handle of it to each of its two
+/// S81: the parent (A) mints a token and sends a handle of it to each of its two
 /// worker processes (B, C) at once; both reset it, and the home ledger at A lets
 /// exactly one of them win. A's kept handle is spent with it.
 pub async fn one_spend_per_token_across_processes() {
@@ -94,7 +93,7 @@ pub async fn one_spend_per_token_across_processes() {
     );
 }
 
-/// B2: a worker resets the caller's token and its process dies before it can reply.
+/// S82: a worker resets the caller's token and its process dies before it can reply.
 /// The call fails with `NodeDown` at once (not a timeout), and the spend stands: it
 /// was decided at the token's home, the parent, when it happened.
 pub async fn a_spend_survives_its_workers_death() {
@@ -125,7 +124,7 @@ pub async fn a_spend_survives_its_workers_death() {
             .await
             .expect_err("the dead worker's spend was forgotten: the kept handle reset");
         assert_eq!(refused.kind(), ResetErrorKind::AlreadyUsed);
-        // R74: a crashed dispatch merges nothing, and a refused reset changes nothing.
+        // A crashed dispatch merges nothing (S60); a refused reset changes nothing (S32).
         assert_eq!(V.get().expect("get"), Some(1));
     })
     .await;
@@ -139,7 +138,7 @@ pub async fn a_spend_survives_its_workers_death() {
     .await;
 }
 
-/// DESIGN §5: a token whose home ledger is out of reach cannot be spent, never twice
+/// S83: a token whose home ledger is out of reach cannot be spent, never twice
 /// and not even once: `LedgerUnavailable`, every time, even after the home's process
 /// was replaced by a new one (which has a ledger of its own).
 pub async fn an_unreachable_home_refuses_the_spend() {

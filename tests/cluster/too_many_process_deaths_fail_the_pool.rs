@@ -28,7 +28,7 @@ fn after_a_death(event: &SupervisionEvent) -> bool {
     )
 }
 
-/// B6 for worker processes: with `MAX_RESTARTS` restarts allowed in 30 s, each of the
+/// S86: with `MAX_RESTARTS` restarts allowed in 30 s, each of the
 /// first `MAX_RESTARTS` SIGKILLs of the one worker process is answered by a
 /// replacement that serves calls; the next one fails the pool.
 pub async fn too_many_process_deaths_fail_the_pool() {

@@ -1,4 +1,4 @@
-//! No worker process outlives its parent (reference R41): not when the pool is
+//! No worker process outlives its parent (S88): not when the pool is
 //! dropped, and not when the parent process is killed outright.
 
 use std::time::Duration;
@@ -25,7 +25,7 @@ impl Drop for Reap {
     }
 }
 
-/// R41: dropping the pool ends its worker processes.
+/// S88: dropping the pool ends its worker processes.
 pub async fn children_exit_when_the_pool_drops() {
     let pool = process_pool(2).await;
     let pids: Vec<u32> = children(&pool).await.iter().map(|c| c.pid).collect();
@@ -43,7 +43,7 @@ pub async fn children_exit_when_the_pool_drops() {
     .await;
 }
 
-/// R41: a parent process killed by SIGKILL (no destructor runs, nothing is sent) takes
+/// S88: a parent process killed by SIGKILL (no destructor runs, nothing is sent) takes
 /// its worker processes with it: each notices its stdin close and exits.
 pub async fn children_exit_when_the_parent_is_killed() {
     let mut parent = Helper::spawn("parent", &[]);

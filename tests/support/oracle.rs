@@ -1,4 +1,4 @@
-//! The oracle model (reference R102–R103), shared by every oracle test: scripts of
+//! The oracle model (S38), shared by every oracle test: scripts of
 //! set/get/reset ops on 1–3 variables, the same script run on stdlib `contextvars`
 //! semantics in one context, and a runner that sends each op wherever the test says
 //! (`site`) and records what it saw.
