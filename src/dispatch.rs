@@ -272,7 +272,7 @@ pub(crate) fn prepare<E>(
     timeout: Option<Duration>,
     parent: Option<Parent>,
 ) -> Result<Request, DispatchError<E>> {
-    let args = payload::encode(args).map_err(|e| DispatchError::Encode {
+    let args = payload::encode_blob(args).map_err(|e| DispatchError::Encode {
         reason: e.to_string(),
     })?;
     let manifest = cx.map(Context::take_snapshot).unwrap_or_default();

@@ -208,12 +208,12 @@ fn outcome<T: Serialize, E: Serialize>(
     result: std::thread::Result<Option<Result<T, E>>>,
 ) -> Result<Outcome, Failure> {
     match result {
-        Ok(Some(Ok(value))) => Ok(match payload::encode(&value) {
-            Ok(bytes) => Outcome::Value(bytes.into()),
+        Ok(Some(Ok(value))) => Ok(match payload::encode_blob(&value) {
+            Ok(bytes) => Outcome::Value(bytes),
             Err(e) => Outcome::Failed(DispatchError::bad_frame(e)),
         }),
-        Ok(Some(Err(error))) => Ok(Outcome::Failed(match payload::encode(&error) {
-            Ok(bytes) => DispatchError::Routine(bytes.into()),
+        Ok(Some(Err(error))) => Ok(Outcome::Failed(match payload::encode_blob(&error) {
+            Ok(bytes) => DispatchError::Routine(bytes),
             Err(e) => DispatchError::bad_frame(e),
         })),
         Ok(None) => Ok(Outcome::End),

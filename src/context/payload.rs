@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use skein_actors::{TokenId, VarKey};
+use skein_actors::{Blob, TokenId, VarKey};
 
 use super::token::TokenCell;
 use super::Context;
@@ -91,12 +91,41 @@ pub enum PayloadError {
 ///
 /// [`PayloadError::Encode`] if the value refuses to serialize.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, PayloadError> {
+    let mut bytes = Vec::new();
+    encode_into(value, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// [`encode`] straight into the [`Blob`] a frame carries. The bytes are written into
+/// a buffer this thread keeps, then copied once into the blob: one allocation per
+/// value, where a fresh `Vec` grows a few times and is then copied anyway.
+pub(crate) fn encode_blob<T: Serialize + ?Sized>(value: &T) -> Result<Blob, PayloadError> {
+    /// Past this, a buffer is not kept: one huge value does not pin its memory.
+    const KEEP: usize = 64 * 1024;
+    thread_local! {
+        static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut bytes) => {
+            bytes.clear();
+            let encoded = encode_into(value, &mut bytes).map(|()| Blob::from(&bytes[..]));
+            if bytes.capacity() > KEEP {
+                *bytes = Vec::new();
+            }
+            encoded
+        }
+        // A value whose `Serialize` encodes another payload: the buffer is in use.
+        Err(_) => encode(value).map(Blob::from),
+    })
+}
+
+fn encode_into<T: Serialize + ?Sized>(value: &T, bytes: &mut Vec<u8>) -> Result<(), PayloadError> {
     let guard = CodecGuard::push(Codec::Encoding(Vec::new()));
-    let result = rmp_serde::to_vec(value);
+    let result = rmp_serde::encode::write(bytes, value);
     let Codec::Encoding(exported) = guard.pop() else {
         unreachable!("the encoding frame is the one pushed above")
     };
-    let bytes = result.map_err(|e| PayloadError::Encode(e.to_string()))?;
+    result.map_err(|e| PayloadError::Encode(e.to_string()))?;
     if !exported.is_empty() {
         if let Some(cx) = Context::current() {
             let mut state = cx.lock();
@@ -105,7 +134,7 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, PayloadError>
             }
         }
     }
-    Ok(bytes)
+    Ok(())
 }
 
 /// Decodes a dispatch payload. Tokens inside are orphans until the frame's manifest is
