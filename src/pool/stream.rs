@@ -13,7 +13,8 @@ use std::task::ready;
 use futures::Stream;
 use ractor::ActorRef;
 use skein_actors::{
-    home, Dispatch, DispatchError, DispatchId, DispatchKind, Failure, Pull, Reply, WorkerMsg,
+    home, Dispatch, DispatchError, DispatchId, DispatchKind, Failure, Outcome, Pull, Reply,
+    WorkerMsg,
 };
 use tokio::sync::oneshot;
 
@@ -105,6 +106,8 @@ struct Open {
     taken: u32,
     /// The credits kept in flight; 0 is the exact stream.
     ahead: u32,
+    /// The stream's last step has arrived: nothing more to grant or fetch.
+    ended: bool,
 }
 
 impl<R: StreamRoutine> RoutineStream<R> {
@@ -178,6 +181,7 @@ fn open<R: StreamRoutine>(
         pending: VecDeque::from([sent.reply]),
         taken: 0,
         ahead,
+        ended: false,
     })
 }
 
@@ -253,7 +257,10 @@ impl Open {
     /// ahead the moment they are ready, and a round trip to a worker process is
     /// hidden behind the items already on their way.
     fn grant_early(&mut self, cx: Option<&Context>) {
-        if self.ahead == 0 || (self.taken < grant_size(self.ahead) && !self.pending.is_empty()) {
+        if self.ahead == 0
+            || self.ended
+            || (self.taken < grant_size(self.ahead) && !self.pending.is_empty())
+        {
             return;
         }
         // A worker that is gone fails the pull made when the items in hand run out.
@@ -269,6 +276,7 @@ impl Open {
         self.arrived.extend(reply.into_steps());
         for step in self.arrived.range(first..) {
             home().merge(&step.delta);
+            self.ended |= !matches!(step.outcome, Outcome::Value(_));
         }
         let items = self.arrived.len() - first;
         self.span
