@@ -18,6 +18,7 @@ static SEEN: ContextVar<String> = ContextVar::new("streams_ahead", "seen");
 static STEP: ContextVar<u64> = ContextVar::new("streams_ahead", "step");
 static MINE: ContextVar<String> = ContextVar::new("streams_ahead", "mine");
 static SPENT: ContextVar<u32> = ContextVar::new("streams_ahead", "spent");
+static NUMBER: ContextVar<u32> = ContextVar::new("streams_ahead", "number");
 
 /// Fails loudly instead of hanging.
 async fn bounded<F: Future>(future: F) -> F::Output {
@@ -293,4 +294,71 @@ async fn dropping_an_ahead_stream_cancels_it_with_items_in_flight() {
     let (key, _, _) = probe();
     let first = bounded(pool.stream::<Counted>(key).ahead(16).next()).await;
     assert_eq!(first.unwrap().unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_a_strict_worker_refuses_ends_the_stream_with_the_install_error() {
+    use skein::actors::{
+        Binding, ChainId, Dispatch, DispatchKind, Manifest, Outcome, Pull, Reply, Request,
+        VarEntry, WorkerMsg,
+    };
+    NUMBER.declare().unwrap();
+    let pool = Pool::builder()
+        .workers(1)
+        .install_mode(skein::InstallMode::Strict)
+        .stream_routine::<Counted>()
+        .build()
+        .await
+        .expect("pool builds");
+    let worker = pool.workers()[0].clone().expect("worker 0 is live");
+    let (key, _, _) = probe();
+    let args = skein::payload::encode(&key).expect("args encode");
+    let request = Request::new(Counted::NAME, args, Manifest::default());
+    let id = request.id;
+    let first: Reply = bounded(async {
+        ractor::call!(worker, |reply| WorkerMsg::Dispatch(
+            Dispatch::new(request, DispatchKind::Stream).with_credits(1),
+            reply
+        ))
+    })
+    .await
+    .expect("the worker answers the dispatch");
+    assert!(matches!(first.outcome, Outcome::Value(_)), "{first:?}");
+
+    // A grant whose context holds a value with a byte left over: strict refuses it.
+    let bad = Manifest::new(
+        Some(ChainId::new()),
+        [VarEntry::new(
+            NUMBER.key().clone(),
+            Binding::value(vec![0x57, 0x01]),
+        )],
+    );
+    let refused: Reply = bounded(async {
+        ractor::call!(worker, |reply| WorkerMsg::Pull(Pull::new(id, bad), reply))
+    })
+    .await
+    .expect("the worker answers the pull");
+    match refused.outcome {
+        Outcome::Failed(skein::DispatchError::Context(error)) => {
+            assert_eq!(error.entries.len(), 1, "{error:?}");
+            assert_eq!(error.entries[0].key, *NUMBER.key());
+        }
+        other => panic!("expected the install error, got {other:?}"),
+    }
+    // The refusal ended the stream.
+    let after: Reply = bounded(async {
+        ractor::call!(worker, |reply| WorkerMsg::Pull(
+            Pull::new(id, Manifest::default()),
+            reply
+        ))
+    })
+    .await
+    .expect("the worker answers");
+    assert!(
+        matches!(
+            after.outcome,
+            Outcome::Failed(skein::DispatchError::NoSuchStream)
+        ),
+        "{after:?}"
+    );
 }
