@@ -125,7 +125,8 @@ impl Pool {
 
     /// Opens a streaming routine. Nothing is sent until the first item is asked for;
     /// each item is pulled with the current context, and merges back before it is
-    /// returned. Dropping the stream cancels the routine and runs its cleanup.
+    /// returned ([`RoutineStream::ahead`] lets the worker run ahead instead). Dropping
+    /// the stream cancels the routine and runs its cleanup.
     pub fn stream<R: StreamRoutine>(&self, args: R::Args) -> RoutineStream<R> {
         RoutineStream::open(self.shared.caller.clone(), args, None)
     }

@@ -37,8 +37,10 @@ pub trait Routine: Send + Sync + 'static {
     fn run(args: Self::Args) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send;
 }
 
-/// A streaming routine: each item is pulled by the caller, one at a time, and each
-/// pull carries the caller's context as it is then.
+/// A streaming routine: by default each item is pulled by the caller, one at a time,
+/// and each pull carries the caller's context as it is then;
+/// [`RoutineStream::ahead`](crate::RoutineStream::ahead) lets the worker run steps
+/// ahead of the caller on credits.
 pub trait StreamRoutine: Send + Sync + 'static {
     /// The stable name the routine is dispatched by.
     const NAME: &'static str;
