@@ -325,7 +325,7 @@ impl Table {
                 let (tx, rx) = mpsc::unbounded_channel();
                 let stream = OpenStream {
                     credits,
-                    batch: (credits as usize / 2).max(1),
+                    batch: (credits as usize / 2).clamp(1, MAX_BATCH),
                     waiting: VecDeque::from([answer]),
                     ready: VecDeque::new(),
                     done,
@@ -575,7 +575,7 @@ struct OpenStream {
     credits: u32,
     /// How many ready items make a batch worth sending while more could run: half
     /// the credits the stream opened with, as many as the caller grants back at a
-    /// time.
+    /// time (at most [`MAX_BATCH`]).
     batch: usize,
     /// Dispatch and pulls whose reply has not gone yet, oldest first.
     waiting: VecDeque<Answer>,
@@ -583,6 +583,10 @@ struct OpenStream {
     ready: VecDeque<Reply>,
     done: Done,
 }
+
+/// The most items a batch waits for while more could run: a stream granted a huge
+/// number of credits still sends what it has run, rather than holding it all back.
+const MAX_BATCH: usize = 1024;
 
 /// The pulls an open stream receives.
 type Pulls = mpsc::UnboundedReceiver<(Pull, RpcReplyPort<Reply>)>;
