@@ -148,7 +148,7 @@ async fn pool() -> Pool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ahead_stream_yields_every_item_in_order() {
     let pool = pool().await;
-    // u32::MAX: a batch still leaves once it holds 1,024 items.
+    // u32::MAX: taken as the cap, and a batch still leaves once it holds 1,024 items.
     for ahead in [1, 2, 7, 64, u32::MAX] {
         let (key, _, _) = probe();
         let items: Vec<u64> = bounded(

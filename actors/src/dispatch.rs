@@ -85,6 +85,10 @@ fn one_credit() -> u32 {
     1
 }
 
+/// The most credits a stream holds at once: a worker runs at most this many steps
+/// past the items its caller took, whatever it was granted.
+pub const MAX_CREDITS: u32 = 65_536;
+
 impl Dispatch {
     /// A dispatch of `request`, sent within the default [`Limits`]; a stream gets one
     /// credit, so it runs one step and waits for the next [`Pull`].
@@ -101,10 +105,10 @@ impl Dispatch {
     /// The same dispatch, granting a stream `credits` steps before the caller grants
     /// more: the worker runs up to that many steps ahead and sends the items that are
     /// ready together. (Zero is taken as one: a stream that may not run a step would
-    /// never answer.) Ignored by a call.
+    /// never answer; past [`MAX_CREDITS`] it is taken as that.) Ignored by a call.
     pub fn with_credits(self, credits: u32) -> Dispatch {
         Dispatch {
-            credits: credits.max(1),
+            credits: credits.clamp(1, MAX_CREDITS),
             ..self
         }
     }
@@ -162,9 +166,13 @@ impl Pull {
         }
     }
 
-    /// The same pull, granting `credits` steps (zero: none, only fetch what is ready).
+    /// The same pull, granting `credits` steps (zero: none, only fetch what is ready;
+    /// the stream never holds more than [`MAX_CREDITS`]).
     pub fn with_credits(self, credits: u32) -> Pull {
-        Pull { credits, ..self }
+        Pull {
+            credits: credits.min(MAX_CREDITS),
+            ..self
+        }
     }
 
     /// The steps this pull grants.

@@ -42,7 +42,7 @@ mod supervisor;
 mod trace;
 mod worker;
 
-pub use dispatch::{Dispatch, DispatchKind, Outcome, Pull, Reply, Request};
+pub use dispatch::{Dispatch, DispatchKind, Outcome, Pull, Reply, Request, MAX_CREDITS};
 pub use failure::{DispatchError, Failure};
 pub use frame::{DecodeError, EncodeError, Limits, WIRE_VERSION};
 pub use ids::{ChainId, DispatchId, LedgerId, TokenId};

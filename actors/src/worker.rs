@@ -21,7 +21,7 @@ use ractor::{
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
-use crate::dispatch::{Dispatch, DispatchKind, Outcome, Pull, Reply, Request};
+use crate::dispatch::{Dispatch, DispatchKind, Outcome, Pull, Reply, Request, MAX_CREDITS};
 use crate::failure::DispatchError;
 use crate::frame::Limits;
 use crate::ids::DispatchId;
@@ -323,6 +323,8 @@ impl Table {
             }
             DispatchKind::Stream => {
                 let (tx, rx) = mpsc::unbounded_channel();
+                // A frame may carry any number: the stream holds at most the cap.
+                let credits = credits.clamp(1, MAX_CREDITS);
                 let stream = OpenStream {
                     credits,
                     batch: (credits as usize / 2).clamp(1, MAX_BATCH),
@@ -618,6 +620,9 @@ impl OpenStream {
                 continue;
             }
             if let Some(open) = runnable {
+                // Steps that are always ready would never give the thread back: the
+                // worker's own messages (a cancel) and other tasks must get a turn.
+                tokio::task::coop::consume_budget().await;
                 self.credits -= 1;
                 let reply = match poll_fn(|task| Poll::Ready(open.poll_next(task))).await {
                     Poll::Ready(reply) => reply,
@@ -656,7 +661,7 @@ impl OpenStream {
         if let Some(session) = session {
             session.grant(pull.manifest);
         }
-        self.credits = self.credits.saturating_add(pull.credits);
+        self.credits = self.credits.saturating_add(pull.credits).min(MAX_CREDITS);
         self.waiting.push_back(Answer::new(reply, &self.done.table));
     }
 

@@ -89,6 +89,16 @@ fn an_old_dispatch_frame_opens_an_exact_stream() {
         1,
         "a stream that may run no step would never answer"
     );
+    let capped = Dispatch::new(
+        Request::new("demo.count", vec![0x03], Manifest::default()),
+        DispatchKind::Stream,
+    )
+    .with_credits(u32::MAX);
+    assert_eq!(
+        capped.credits(),
+        MAX_CREDITS,
+        "no stream holds more than the cap"
+    );
 }
 
 #[test]

@@ -136,11 +136,12 @@ impl<R: StreamRoutine> RoutineStream<R> {
     /// since. The worker never runs more than `n` steps past the items taken, so a
     /// slow caller stalls the routine rather than filling a buffer.
     ///
+    /// `n` past [`MAX_CREDITS`](skein_actors::MAX_CREDITS) (65,536) is taken as that.
     /// Only a stream that has not yet been asked for an item takes the setting; after
     /// that it changes nothing.
     pub fn ahead(mut self, n: u32) -> RoutineStream<R> {
         if let State::Unopened(start) = &mut self.state {
-            start.ahead = n;
+            start.ahead = n.min(skein_actors::MAX_CREDITS);
         }
         self
     }
