@@ -6,7 +6,7 @@
 use serde::Serialize;
 use skein_actors::{
     codec, Blob, Dispatch, DispatchId, DispatchKind, LedgerDelta, Limits, Manifest, Outcome, Pull,
-    Reply, Request,
+    Reply, Request, MAX_CREDITS,
 };
 
 /// A `Pull` as a build without credits wrote it.
