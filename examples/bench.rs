@@ -82,7 +82,7 @@ impl Routine for AddReadCtx {
     type Error = ErrorMessage;
     async fn run((x, y): (i64, i64)) -> Result<i64, ErrorMessage> {
         match TENANT.get() {
-            Ok(Some(tenant)) if tenant == TENANT_VALUE => Ok(x + y),
+            Some(tenant) if tenant == TENANT_VALUE => Ok(x + y),
             other => Err(format!("context not propagated: {other:?}").into()),
         }
     }
@@ -475,7 +475,7 @@ async fn cases(
                 let pool = pool.clone();
                 async move {
                     pool.call::<AddSetCtx>((i as i64, 1)).await.expect("merge");
-                    assert_eq!(COUNTER.get().expect("get"), Some(i as i64), "merge-back");
+                    assert_eq!(COUNTER.get(), Some(i as i64), "merge-back");
                 }
             }))
             .await;
@@ -487,7 +487,7 @@ async fn cases(
             let pool = pool.clone();
             skein::scope(async move {
                 pool.call::<AddSetCtx>((i as i64, 1)).await.expect("merge");
-                assert_eq!(COUNTER.get().expect("get"), Some(i as i64), "merge-back");
+                assert_eq!(COUNTER.get(), Some(i as i64), "merge-back");
             })
         })
         .await;

@@ -130,7 +130,7 @@ async fn run() -> Result<(), Failed> {
         }
         println!(
             "token:   set here, spent in pid {pid}; tenant here is now {:?}",
-            TENANT.get()?
+            TENANT.get()
         );
         let outcome: Result<(), Failed> = match bounded("the reset", TENANT.reset(kept)).await? {
             Err(refused) if refused.kind() == ResetErrorKind::AlreadyUsed => {

@@ -32,7 +32,7 @@
 //! worker.merge(&manifest, InstallMode::Lenient).unwrap();
 //! worker
 //!     .scope(async {
-//!         assert_eq!(TENANT.get().unwrap().as_deref(), Some("acme"));
+//!         assert_eq!(TENANT.get().as_deref(), Some("acme"));
 //!         let _ = TENANT.set("globex".into()).unwrap();
 //!     })
 //!     .await;
@@ -40,7 +40,7 @@
 //! // The worker's changes merge back into the caller.
 //! let reply = worker.take_snapshot();
 //! caller.merge(&reply, InstallMode::Lenient).unwrap();
-//! caller.scope(async { assert_eq!(TENANT.get().unwrap().as_deref(), Some("globex")); }).await;
+//! caller.scope(async { assert_eq!(TENANT.get().as_deref(), Some("globex")); }).await;
 //! # }
 //! ```
 

@@ -21,9 +21,9 @@
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! skein::scope(async {
 //!     let token = TENANT.set("acme".to_string()).unwrap();
-//!     assert_eq!(TENANT.get().unwrap().as_deref(), Some("acme"));
+//!     assert_eq!(TENANT.get().as_deref(), Some("acme"));
 //!     TENANT.reset(token).await.unwrap();
-//!     assert_eq!(TENANT.get().unwrap(), None);
+//!     assert_eq!(TENANT.get(), None);
 //! })
 //! .await;
 //! # }

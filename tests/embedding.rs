@@ -30,7 +30,7 @@ impl Routine for AddNested {
     type Error = ErrorMessage;
     async fn run(args: (i64, i64)) -> Result<(i64, Option<String>), ErrorMessage> {
         let sum = skein::call::<Add>(args).await.map_err(|e| e.to_string())?;
-        let seen = TENANT.get().map_err(|e| e.to_string())?;
+        let seen = TENANT.get();
         let _ = TENANT.set("worker".into()).map_err(|e| e.to_string())?;
         Ok((sum, seen))
     }
@@ -62,11 +62,7 @@ async fn exercise() {
             Some("caller"),
             "the worker saw the caller's value"
         );
-        assert_eq!(
-            TENANT.get().unwrap().as_deref(),
-            Some("worker"),
-            "merged back"
-        );
+        assert_eq!(TENANT.get().as_deref(), Some("worker"), "merged back");
     }))
     .await;
 }
@@ -93,7 +89,7 @@ fn a_pool_serves_tasks_spawned_on_an_actix_arbiter() {
                 .scope(async {
                     let _ = TENANT.set("local".into()).unwrap();
                     let answer = local.call::<AddNested>((1, 1)).await.unwrap();
-                    (answer, TENANT.get().unwrap())
+                    (answer, TENANT.get())
                 })
                 .await
         });

@@ -54,9 +54,9 @@ pub async fn an_ahead_stream_across_processes_merges_each_item_as_it_is_taken() 
                     "the stream runs in a worker process"
                 );
                 assert_eq!(*worker.get_or_insert(pid), pid, "one stream, one worker");
-                assert_eq!(STEP.get().unwrap(), Some(k), "after item {k}");
+                assert_eq!(STEP.get(), Some(k), "after item {k}");
                 if k >= 100 {
-                    assert_eq!(MINE.get().unwrap().as_deref(), Some("the caller's"));
+                    assert_eq!(MINE.get().as_deref(), Some("the caller's"));
                 }
             }
         }),
