@@ -88,7 +88,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await;
     println!("ahead:   the sum of the first 1,000 squares = {sum}");
 
-    pool.scope(async {
+    skein::scope(async {
         let token = TENANT.set("acme".to_string())?;
         println!("context: {}", pool.call::<Greet>(()).await?);
         println!("context: back home, tenant = {:?}", TENANT.get());

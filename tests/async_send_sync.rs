@@ -321,8 +321,6 @@ async_assert_fn!(skein::fork(BoxFutureSend<()>): Send & !Sync & !Unpin);
 async_assert_fn!(skein::fork(BoxFuture<()>): !Send & !Sync & !Unpin);
 async_assert_fn!(skein::Context::scope(_, BoxFutureSend<()>): Send & !Sync & !Unpin);
 async_assert_fn!(skein::Context::scope(_, BoxFuture<()>): !Send & !Sync & !Unpin);
-async_assert_fn!(skein::Pool::scope(_, BoxFutureSend<()>): Send & !Sync & !Unpin);
-async_assert_fn!(skein::Pool::scope(_, BoxFuture<()>): !Send & !Sync & !Unpin);
 
 // ---------------------------------------------------------------------------------
 // skein: errors. Each must box into `Box<dyn Error + Send + Sync>` for `?`.

@@ -53,7 +53,7 @@ async fn exercise() {
         .await
         .expect("pool builds");
     assert_eq!(bounded(pool.call::<Add>((2, 3))).await.unwrap(), 5);
-    bounded(pool.scope(async {
+    bounded(skein::scope(async {
         let _ = TENANT.set("caller".into()).unwrap();
         let (sum, seen) = pool.call::<AddNested>((40, 2)).await.unwrap();
         assert_eq!(sum, 42, "the nested call answered");
@@ -85,13 +85,12 @@ fn a_pool_serves_tasks_spawned_on_an_actix_arbiter() {
         // `actix_rt::spawn` runs a `!Send`-capable local task on the System's thread.
         let local = pool.clone();
         let task = actix_rt::spawn(async move {
-            local
-                .scope(async {
-                    let _ = TENANT.set("local".into()).unwrap();
-                    let answer = local.call::<AddNested>((1, 1)).await.unwrap();
-                    (answer, TENANT.get())
-                })
-                .await
+            skein::scope(async {
+                let _ = TENANT.set("local".into()).unwrap();
+                let answer = local.call::<AddNested>((1, 1)).await.unwrap();
+                (answer, TENANT.get())
+            })
+            .await
         });
         let ((sum, seen), after) = bounded(task).await.expect("the local task finished");
         assert_eq!(sum, 2);

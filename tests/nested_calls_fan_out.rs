@@ -181,7 +181,7 @@ async fn sixteen_nested_calls_run_at_once_on_the_pool_and_continue_the_callers_c
     let pool = pool().await;
     bounded(
         30,
-        pool.scope(async {
+        skein::scope(async {
             let _ = TENANT.set("acme".into()).unwrap();
             let chain = Context::current()
                 .unwrap()
@@ -224,7 +224,7 @@ async fn nested_calls_see_the_callers_and_the_outer_routines_values() {
     let pool = pool().await;
     bounded(
         10,
-        pool.scope(async {
+        skein::scope(async {
             let _ = TENANT.set("acme".into()).unwrap();
             let ((tenant, stage), _) = pool.call::<Outer>(()).await.unwrap();
             assert_eq!(
@@ -247,7 +247,7 @@ async fn inner_changes_merge_back_through_both_hops() {
     let pool = pool().await;
     bounded(
         10,
-        pool.scope(async {
+        skein::scope(async {
             let (_, outer_saw) = pool.call::<Outer>(()).await.unwrap();
             assert_eq!(
                 outer_saw.as_deref(),
@@ -274,7 +274,7 @@ async fn a_caller_token_reset_two_hops_away_restores_at_the_caller_and_is_spent(
     let pool = pool().await;
     bounded(
         10,
-        pool.scope(async {
+        skein::scope(async {
             let _ = TENANT.set("before".into()).unwrap();
             let token = TENANT.set("during".into()).unwrap();
             let kept = token.duplicate();

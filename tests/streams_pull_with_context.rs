@@ -165,7 +165,7 @@ async fn items_arrive_in_order_and_the_stream_ends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_change_between_pulls_is_seen_by_the_next_step() {
     let pool = pool().await;
-    bounded(pool.scope(async {
+    bounded(skein::scope(async {
         let first = SEEN.set("a".into()).unwrap();
         let mut items = pool.stream::<Mirror>(4);
         assert_eq!(items.next().await.unwrap().unwrap().as_deref(), Some("a"));
@@ -188,7 +188,7 @@ async fn a_caller_change_between_pulls_is_seen_by_the_next_step() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_set_merges_into_the_caller_after_each_item() {
     let pool = pool().await;
-    bounded(pool.scope(async {
+    bounded(skein::scope(async {
         let mut items = pool.stream::<Stepper>(3);
         assert_eq!(STEP.get(), None);
         for expected in 0..3 {
@@ -223,7 +223,7 @@ async fn dropping_the_stream_cancels_the_routine_and_runs_its_cleanup() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_routine_error_item_arrives_typed_merges_and_ends_the_stream() {
     let pool = pool().await;
-    bounded(pool.scope(async {
+    bounded(skein::scope(async {
         let (key, cleanup) = expect_cleanup();
         let mut items = pool.stream::<FailAt>((2, key));
         assert_eq!(items.next().await.unwrap().unwrap(), 0);

@@ -192,7 +192,7 @@ async fn the_worker_runs_ahead_but_never_past_the_credits_granted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_item_merges_only_its_own_step_as_the_caller_takes_it() {
     let pool = pool().await;
-    bounded(pool.scope(async {
+    bounded(skein::scope(async {
         let (key, mut steps, _) = probe();
         let mut items = pool.stream::<Counted>(key).ahead(16);
         assert_eq!(items.next().await.unwrap().unwrap(), 0);
@@ -215,7 +215,7 @@ async fn an_item_merges_only_its_own_step_as_the_caller_takes_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spend_made_in_a_step_run_ahead_counts_before_its_item_is_taken() {
     let pool = pool().await;
-    bounded(pool.scope(async {
+    bounded(skein::scope(async {
         let (key, mut steps, _) = probe();
         let token = SPENT.set(7).unwrap();
         let mine = token.duplicate();
@@ -235,7 +235,7 @@ async fn a_spend_made_in_a_step_run_ahead_counts_before_its_item_is_taken() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_run_ahead_sees_the_latest_grant_that_reached_the_worker() {
     let pool = pool().await;
-    bounded(pool.scope(async {
+    bounded(skein::scope(async {
         let _before = SEEN.set("before".into()).unwrap();
         let mut items = pool.stream::<Mirror>(12).ahead(4);
         let mut seen = Vec::new();

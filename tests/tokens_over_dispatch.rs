@@ -79,7 +79,7 @@ async fn bounded<F: Future>(future: F) -> F::Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_token_reset_on_the_worker_is_spent_at_the_caller_and_restores_there() {
     let pool = pool().await;
-    bounded(pool.scope(async {
+    bounded(skein::scope(async {
         let _before = V.set("before".into()).unwrap();
         let token = V.set("during".into()).unwrap();
         let id = token.id();
@@ -108,7 +108,7 @@ async fn a_caller_token_reset_on_the_worker_is_spent_at_the_caller_and_restores_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sibling_token_travels_losslessly_and_fails_only_on_reset() {
     let pool = pool().await;
-    bounded(pool.scope(async {
+    bounded(skein::scope(async {
         let _ = V.set("caller".into()).unwrap();
         // A sibling of the caller's context (S71). Keep it to prove the failed resets changed nothing.
         let sibling = skein::Context::current().unwrap().fork();
@@ -152,7 +152,7 @@ async fn a_sibling_token_travels_losslessly_and_fails_only_on_reset() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_minted_token_resets_at_the_caller_and_restores_the_pre_call_value() {
     let pool = pool().await;
-    bounded(pool.scope(async {
+    bounded(skein::scope(async {
         let _ = V.set("caller".into()).unwrap();
         let token = pool.call::<SetHere>("worker".into()).await.unwrap();
         assert_eq!(V.get().as_deref(), Some("worker"), "S39: merged back");
@@ -169,7 +169,7 @@ async fn a_worker_minted_token_resets_at_the_caller_and_restores_the_pre_call_va
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_minted_token_over_no_value_resets_to_no_value_at_the_caller() {
     let pool = pool().await;
-    bounded(pool.scope(async {
+    bounded(skein::scope(async {
         let token = pool.call::<SetHere>("worker".into()).await.unwrap();
         assert_eq!(V.get().as_deref(), Some("worker"));
         V.reset(token).await.expect("anchored at the caller");
@@ -183,7 +183,7 @@ async fn a_worker_minted_token_over_no_value_resets_to_no_value_at_the_caller() 
 async fn one_token_raced_by_64_concurrent_dispatches_is_spent_exactly_once() {
     let pool = pool().await;
     for round in 0..20 {
-        bounded(pool.scope(async {
+        bounded(skein::scope(async {
             let token = V.set(format!("round {round}")).unwrap();
             let id = token.id();
             // All 64 calls share the caller's context, where a check against each copy

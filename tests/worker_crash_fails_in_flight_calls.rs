@@ -178,7 +178,7 @@ async fn a_spend_made_before_the_crash_stays_spent() {
     // the crash loses the reply, not the spend.
     let pool = pool().await;
     let gate = Gate::new(); // never opened
-    pool.scope(async {
+    skein::scope(async {
         let token = SPENT.set(1).expect("set in scope");
         let kept = token.duplicate();
         let victim = worker0(&pool);

@@ -37,7 +37,7 @@ pub async fn an_ahead_stream_across_processes_merges_each_item_as_it_is_taken() 
     within(
         BOUND,
         "2,000 items run ahead across processes",
-        pool.scope(async {
+        skein::scope(async {
             let mut items = pool.stream::<Steps>(()).ahead(32);
             let mut worker = None;
             for k in 0..2_000u64 {

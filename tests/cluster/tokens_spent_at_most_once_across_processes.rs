@@ -38,7 +38,7 @@ pub async fn one_spend_per_token_across_processes() {
     let rounds: Vec<Round> = futures::stream::iter(0..ROUNDS)
         .map(|i| {
             let (b, c) = (b.clone(), c.clone());
-            pool.scope(async move {
+            skein::scope(async move {
                 let token = V.set(i).expect("set inside a scope");
                 let kept = token.duplicate();
                 let to_b = skein::request::<ResetHere>(token.duplicate()).expect("request to B");
@@ -99,7 +99,7 @@ pub async fn one_spend_per_token_across_processes() {
 pub async fn a_spend_survives_its_workers_death() {
     let pool = process_pool(2).await;
     let mut events = pool.events();
-    pool.scope(async {
+    skein::scope(async {
         let token = V.set(1).expect("set inside a scope");
         let kept = token.duplicate();
         let start = Instant::now();
@@ -148,7 +148,7 @@ pub async fn an_unreachable_home_refuses_the_spend() {
     let other = processes[1].clone();
     let mut events = pool.events();
 
-    pool.scope(async {
+    skein::scope(async {
         let control: Token<u32> = dispatch::<Mint>(&home_process.worker, 1)
             .await
             .expect("mint on the child");
