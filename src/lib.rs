@@ -13,6 +13,8 @@
 //! services) or `skein::actix::Scope` (feature `actix`, an actix-web middleware); what
 //! they share is in `skein::http`.
 //!
+//! `use skein::prelude::*;` imports what nearly every program names ([`prelude`]).
+//!
 //! ```
 //! use skein::ContextVar;
 //!
@@ -43,6 +45,7 @@ pub mod http;
 mod otel;
 mod pool;
 #[cfg(feature = "macros")]
+pub mod prelude;
 mod registration;
 mod routine;
 #[cfg(feature = "tower")]
