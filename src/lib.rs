@@ -38,6 +38,7 @@
 pub mod actix;
 pub mod context;
 mod dispatch;
+mod error;
 mod executor;
 #[cfg(any(feature = "tower", feature = "actix"))]
 pub mod http;
@@ -59,6 +60,7 @@ pub use context::{
     ResetErrorKind, SetError, Token,
 };
 pub use dispatch::{decode_reply, request, RequestError};
+pub use error::{BoxError, Error, RoutineFailure};
 pub use executor::{call, current_dispatch, DispatchInfo};
 pub use pool::builder::{BuildError, PoolBuilder, DEFAULT_GROUP};
 pub use pool::stream::RoutineStream;

@@ -337,6 +337,8 @@ assert_value!(skein::actors::Failure: Send & Sync & Unpin);
 assert_value!(skein::BuildError: Send & Sync & Unpin);
 assert_value!(skein::WaitError: Send & Sync & Unpin);
 assert_value!(skein::RequestError: Send & Sync & Unpin);
+assert_value!(skein::Error: Send & Sync & Unpin);
+assert_value!(skein::RoutineFailure: Send & Sync & Unpin);
 
 assert_boxable_error!(
     skein::DispatchError<skein::ErrorMessage>,
@@ -351,6 +353,8 @@ assert_boxable_error!(
     skein::InstallError,
     skein::payload::PayloadError,
     skein::context::CollisionError,
+    skein::Error,
+    skein::RoutineFailure,
 );
 
 // ---------------------------------------------------------------------------------
