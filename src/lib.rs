@@ -129,4 +129,6 @@ pub mod __private {
 #[cfg(feature = "cluster")]
 pub use pool::process::{serve_if_worker, serve_if_worker_with};
 #[cfg(feature = "cluster")]
-pub use skein_actors::{ConnectError, Node, NodeBuilder, NodeError, NodeEvent, RefusalReason};
+pub use skein_actors::{
+    ConnectError, Node, NodeBuilder, NodeError, NodeEvent, NodeEvents, RefusalReason,
+};
