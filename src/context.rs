@@ -274,3 +274,58 @@ where
 {
     tokio::spawn(fork(future))
 }
+
+/// Runs the blocking or CPU-bound `f` on tokio's blocking threads, in the current
+/// context: `f` reads and sets context variables as the code that called
+/// `spawn_blocking` would, and what it sets is in that context when the handle is
+/// awaited (S106). A routine body that must block (a CPU-heavy step, a synchronous
+/// client) does so here instead of stalling the worker's thread and every routine
+/// that shares it. Outside any scope `f` runs with no context.
+///
+/// Unlike [`spawn`], this is the same context, not a fork: `f` shares it with the
+/// caller. Dropping the handle does not stop `f`; what it sets still lands in the
+/// context when it returns.
+///
+/// Only the context goes with `f`, not the routine's dispatch: a
+/// [`call`](crate::call) made inside `f` fails with `NotInRoutine`, so nested calls
+/// belong before or after the blocking work.
+///
+/// # Examples
+///
+/// ```
+/// use skein::ContextVar;
+///
+/// static INPUT: ContextVar<u64> = ContextVar::new("doc.blocking", "input");
+/// static DIGEST: ContextVar<u64> = ContextVar::new("doc.blocking", "digest");
+///
+/// # #[tokio::main] async fn main() {
+/// skein::scope(async {
+///     let _input = INPUT.set(41).unwrap();
+///     let work = skein::spawn_blocking(|| {
+///         let input = INPUT.get().unwrap();
+///         // Stands for work that would stall a runtime thread.
+///         let digest = (0..1_000_000u64).fold(input, |acc, i| acc ^ i.rotate_left(7));
+///         DIGEST.set(digest).unwrap()
+///     });
+///     let _token = work.await.unwrap();
+///     assert!(DIGEST.get().is_some());
+/// })
+/// .await;
+/// # }
+/// ```
+///
+/// # Panics
+///
+/// As `tokio::task::spawn_blocking`: when called outside a tokio runtime. A panic in
+/// `f` is the handle's `JoinError`.
+pub fn spawn_blocking<F, T>(f: F) -> tokio::task::JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let cx = Context::current();
+    tokio::task::spawn_blocking(move || match cx {
+        Some(cx) => cx.sync_scope(f),
+        None => f(),
+    })
+}

@@ -45,8 +45,8 @@ pub mod http;
 #[cfg(feature = "otel")]
 mod otel;
 mod pool;
-#[cfg(feature = "macros")]
 pub mod prelude;
+#[cfg(feature = "macros")]
 mod registration;
 mod routine;
 #[cfg(feature = "tower")]
@@ -56,8 +56,8 @@ pub use skein_actors as actors;
 
 pub use context::payload;
 pub use context::{
-    fork, scope, spawn, Context, ContextVar, GetError, InstallError, InstallMode, ResetError,
-    ResetErrorKind, SetError, Token,
+    fork, scope, spawn, spawn_blocking, Context, ContextVar, GetError, InstallError, InstallMode,
+    ResetError, ResetErrorKind, SetError, Token,
 };
 pub use dispatch::{decode_reply, request, RequestError};
 pub use error::{BoxError, Error, RoutineFailure};
