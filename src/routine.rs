@@ -31,7 +31,9 @@ pub trait Routine: Send + Sync + 'static {
     type Output: Serialize + DeserializeOwned + Send + 'static;
     /// The routine's own error; the caller gets it as `DispatchError::Routine`, which
     /// displays it and returns it from `source()`.
-    type Error: RoutineError;
+    // rustc reports a `type Error = ...` that is not a routine error by the serde or
+    // `Error` bound it misses, quoting this line: the comment on it is the hint.
+    type Error: RoutineError; // not Infallible or String: skein::Never or skein::ErrorMessage
 
     /// The body. It runs in a context that continues the caller's.
     fn run(args: Self::Args) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send;
@@ -47,7 +49,8 @@ pub trait StreamRoutine: Send + Sync + 'static {
     /// One item.
     type Item: Serialize + DeserializeOwned + Send + 'static;
     /// The routine's own error; an error item ends the stream.
-    type Error: RoutineError;
+    // As in `Routine`: rustc quotes this line when the type is not a routine error.
+    type Error: RoutineError; // not Infallible or String: skein::Never or skein::ErrorMessage
 
     /// The body. Dropping the returned stream is how it is cancelled, so cleanup
     /// belongs in `Drop` impls of what it holds.
@@ -71,10 +74,12 @@ pub trait RoutineError:
 {
 }
 
-// Not recommended, so where a bound asks for `RoutineError` directly, a type that is
-// not one is reported with the notes above rather than the one bound it misses. (A
-// `type Error = ...` in a `Routine` impl is still reported by the missing bound, with a
-// note that points here.)
+// Not recommended, so where a bound asks for `RoutineError` directly (the code
+// `#[skein::routine]` writes), a type that is not one is reported with the notes above
+// rather than the one bound it misses. A `type Error = ...` in a `Routine` impl written
+// by hand is still reported by the missing bound (rustc checks an associated type's
+// bounds through the impl), with a note quoting `Routine::Error`'s line, which carries
+// the hint (`tests/ui/infallible_error.rs`).
 #[diagnostic::do_not_recommend]
 impl<E> RoutineError for E where
     E: std::error::Error + Serialize + DeserializeOwned + Send + Sync + 'static
