@@ -249,6 +249,29 @@ impl fmt::Debug for Context {
 }
 
 /// Runs `future` in a new, empty context.
+///
+/// A scope is where `set` works and where calls take their context from: what a
+/// routine changes merges back into the scope it was called from, and nothing of a
+/// scope is seen after it ends, nor by another scope (even one nested in it).
+///
+/// # Examples
+///
+/// ```
+/// use skein::ContextVar;
+///
+/// static USER: ContextVar<String> = ContextVar::new("doc.scope", "user");
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let seen = skein::scope(async {
+///     let _token = USER.set("ada".into()).unwrap();
+///     let inner = skein::scope(async { USER.get() }).await;
+///     (USER.get(), inner)
+/// })
+/// .await;
+/// assert_eq!(seen, (Some("ada".to_string()), None), "a new scope starts empty");
+/// assert_eq!(USER.get(), None, "nothing outlives its scope");
+/// # }
+/// ```
 pub fn scope<F: Future>(future: F) -> impl Future<Output = F::Output> {
     Context::new().scope(future)
 }

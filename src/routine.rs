@@ -41,6 +41,52 @@ pub trait Routine: Send + Sync + 'static {
 
 /// A streaming routine: each item is pulled by the caller, one at a time, and each
 /// pull carries the caller's context as it is then.
+///
+/// # Examples
+///
+/// ```
+/// use futures::{Stream, StreamExt};
+/// use skein::{ContextVar, ErrorMessage, Pool, StreamRoutine};
+///
+/// static STEP: ContextVar<u32> = ContextVar::new("doc.stream", "step");
+///
+/// /// Counts down from `n`, recording each step in the context; zero is refused.
+/// struct Countdown;
+/// impl StreamRoutine for Countdown {
+///     const NAME: &'static str = "doc.countdown";
+///     type Args = u32;
+///     type Item = u32;
+///     type Error = ErrorMessage;
+///     fn run(n: u32) -> impl Stream<Item = Result<u32, ErrorMessage>> + Send + 'static {
+///         let steps: Vec<Result<u32, ErrorMessage>> = match n {
+///             0 => vec![Err("nothing to count".into())],
+///             n => (1..=n).rev().map(Ok).collect(),
+///         };
+///         // Each step runs on the worker in the context of the pull that asked for it.
+///         futures::stream::iter(steps).map(|step| {
+///             let i = step?;
+///             let _ = STEP.set(i)?; // the token goes: the value is the step's record
+///             Ok(i)
+///         })
+///     }
+/// }
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool = Pool::builder().workers(1).stream_routine::<Countdown>().build().await?;
+/// skein::scope(async {
+///     let mut items = pool.stream::<Countdown>(3);
+///     assert_eq!(items.next().await, Some(Ok(3)));
+///     assert_eq!(STEP.get(), Some(3), "each item merges its step's changes");
+///     assert_eq!(items.next().await, Some(Ok(2)));
+///     assert_eq!(items.next().await, Some(Ok(1)));
+///     assert_eq!(items.next().await, None);
+///     assert_eq!(STEP.get(), Some(1));
+/// })
+/// .await;
+/// let refused: Vec<_> = pool.stream::<Countdown>(0).collect().await;
+/// assert_eq!(refused, [Err(skein::DispatchError::Routine("nothing to count".into()))]);
+/// # Ok(()) }
+/// ```
 pub trait StreamRoutine: Send + Sync + 'static {
     /// The stable name the routine is dispatched by.
     const NAME: &'static str;
