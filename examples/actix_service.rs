@@ -22,13 +22,13 @@ impl Routine for WhoAsks {
     type Output = String;
     type Error = Never;
     async fn run(_: ()) -> Result<String, Never> {
-        let id = REQUEST_ID.get().ok().flatten();
+        let id = REQUEST_ID.get();
         Ok(format!("the worker saw {id:?}"))
     }
 }
 
 async fn hello(pool: web::Data<Pool>) -> HttpResponse {
-    let id = REQUEST_ID.get().ok().flatten();
+    let id = REQUEST_ID.get();
     match pool.call::<WhoAsks>(()).await {
         Ok(worker) => HttpResponse::Ok().body(format!("the handler saw {id:?}, {worker}")),
         Err(e) => HttpResponse::InternalServerError().body(e.to_string()),

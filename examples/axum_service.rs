@@ -25,13 +25,13 @@ impl Routine for WhoAsks {
     type Output = String;
     type Error = Never;
     async fn run(_: ()) -> Result<String, Never> {
-        let id = REQUEST_ID.get().ok().flatten();
+        let id = REQUEST_ID.get();
         Ok(format!("the worker saw {id:?}"))
     }
 }
 
 async fn hello(State(pool): State<Pool>) -> Result<String, (StatusCode, String)> {
-    let id = REQUEST_ID.get().ok().flatten();
+    let id = REQUEST_ID.get();
     let worker = pool
         .call::<WhoAsks>(())
         .await

@@ -82,7 +82,7 @@ impl Routine for AddReadCtx {
     type Error = ErrorMessage;
     async fn run((x, y): (i64, i64)) -> Result<i64, ErrorMessage> {
         match TENANT.get() {
-            Ok(Some(tenant)) if tenant == TENANT_VALUE => Ok(x + y),
+            Some(tenant) if tenant == TENANT_VALUE => Ok(x + y),
             other => Err(format!("context not propagated: {other:?}").into()),
         }
     }
@@ -455,7 +455,7 @@ async fn cases(
     }
 
     // Context cases: the caller has set a var, so a manifest rides every frame.
-    pool.scope(async {
+    skein::scope(async {
         let _token = TENANT.set(TENANT_VALUE.to_string()).expect("set");
         let read = |i: usize| {
             let pool = pool.clone();
@@ -470,15 +470,14 @@ async fn cases(
     // Merge cases: the routine sets a var that merges back into the caller.
     if config.wants("seq_merge") {
         // Every call in one chain.
-        let (lat, wall) = pool
-            .scope(sequential(n, |i| {
-                let pool = pool.clone();
-                async move {
-                    pool.call::<AddSetCtx>((i as i64, 1)).await.expect("merge");
-                    assert_eq!(COUNTER.get().expect("get"), Some(i as i64), "merge-back");
-                }
-            }))
-            .await;
+        let (lat, wall) = skein::scope(sequential(n, |i| {
+            let pool = pool.clone();
+            async move {
+                pool.call::<AddSetCtx>((i as i64, 1)).await.expect("merge");
+                assert_eq!(COUNTER.get(), Some(i as i64), "merge-back");
+            }
+        }))
+        .await;
         report("seq_merge", mode, lat, n, wall, "");
     }
     if config.wants("seq_merge_fresh") {
@@ -487,7 +486,7 @@ async fn cases(
             let pool = pool.clone();
             skein::scope(async move {
                 pool.call::<AddSetCtx>((i as i64, 1)).await.expect("merge");
-                assert_eq!(COUNTER.get().expect("get"), Some(i as i64), "merge-back");
+                assert_eq!(COUNTER.get(), Some(i as i64), "merge-back");
             })
         })
         .await;
@@ -507,17 +506,16 @@ async fn cases(
 
     if config.wants("merge_growth") {
         // Growth: one chain, 100,000 merging calls; p50 of the last 1,000 over the first.
-        let (lat, _) = pool
-            .scope(async {
-                sequential(if mode == "local" { 100_000 } else { 20_000 }, |i| {
-                    let pool = pool.clone();
-                    async move {
-                        pool.call::<AddSetCtx>((i as i64, 1)).await.expect("merge");
-                    }
-                })
-                .await
+        let (lat, _) = skein::scope(async {
+            sequential(if mode == "local" { 100_000 } else { 20_000 }, |i| {
+                let pool = pool.clone();
+                async move {
+                    pool.call::<AddSetCtx>((i as i64, 1)).await.expect("merge");
+                }
             })
-            .await;
+            .await
+        })
+        .await;
         let mut first: Vec<Duration> = lat[..1_000].to_vec();
         let mut last: Vec<Duration> = lat[lat.len() - 1_000..].to_vec();
         first.sort_unstable();

@@ -121,7 +121,7 @@ async fn run() -> Result<(), Failed> {
     }
 
     // (b) A token set here, spent on a remote node, refused at home.
-    pool.scope(async {
+    skein::scope(async {
         let token = TENANT.set("acme".to_string())?;
         let kept = token.duplicate();
         let (pid, refused) = bounded("the spend", pool.call::<Spend>(token)).await??;
@@ -130,7 +130,7 @@ async fn run() -> Result<(), Failed> {
         }
         println!(
             "token:   set here, spent in pid {pid}; tenant here is now {:?}",
-            TENANT.get()?
+            TENANT.get()
         );
         let outcome: Result<(), Failed> = match bounded("the reset", TENANT.reset(kept)).await? {
             Err(refused) if refused.kind() == ResetErrorKind::AlreadyUsed => {

@@ -44,7 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let sum = skein::decode_reply::<Add>(reply)?;
         println!("2 + 3 = {sum}");
         println!("reply manifest: {manifest_bytes} bytes");
-        println!("merged back: last_sum = {:?}", LAST_SUM.get()?);
+        println!("merged back: last_sum = {:?}", LAST_SUM.get());
         Ok(())
     })
     .await

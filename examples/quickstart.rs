@@ -39,7 +39,7 @@ static TENANT: ContextVar<String> = ContextVar::new("quickstart", "tenant");
 /// Reads the caller's tenant on the worker, and changes it there.
 #[skein::routine]
 async fn greet() -> String {
-    let tenant = TENANT.get().ok().flatten().unwrap_or_default();
+    let tenant = TENANT.get().unwrap_or_default();
     let _ = TENANT.set(format!("{tenant} (seen by a worker)"));
     format!("hello, {tenant}")
 }
@@ -88,10 +88,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await;
     println!("ahead:   the sum of the first 1,000 squares = {sum}");
 
-    pool.scope(async {
+    skein::scope(async {
         let token = TENANT.set("acme".to_string())?;
         println!("context: {}", pool.call::<Greet>(()).await?);
-        println!("context: back home, tenant = {:?}", TENANT.get()?);
+        println!("context: back home, tenant = {:?}", TENANT.get());
 
         let kept = token.duplicate();
         println!(

@@ -32,7 +32,7 @@ use crate::http::{HeaderLookup, RequestHead, RequestVars, ScopeFuture};
 /// static REQUEST_ID: ContextVar<String> = ContextVar::new("app", "request_id");
 ///
 /// async fn hello() -> String {
-///     let id = REQUEST_ID.get().ok().flatten().unwrap_or_default();
+///     let id = REQUEST_ID.get().unwrap_or_default();
 ///     format!("hello, request {id}")
 /// }
 ///

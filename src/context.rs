@@ -32,7 +32,7 @@
 //! worker.merge(&manifest, InstallMode::Lenient).unwrap();
 //! worker
 //!     .scope(async {
-//!         assert_eq!(TENANT.get().unwrap().as_deref(), Some("acme"));
+//!         assert_eq!(TENANT.get().as_deref(), Some("acme"));
 //!         let _ = TENANT.set("globex".into()).unwrap();
 //!     })
 //!     .await;
@@ -40,7 +40,7 @@
 //! // The worker's changes merge back into the caller.
 //! let reply = worker.take_snapshot();
 //! caller.merge(&reply, InstallMode::Lenient).unwrap();
-//! caller.scope(async { assert_eq!(TENANT.get().unwrap().as_deref(), Some("globex")); }).await;
+//! caller.scope(async { assert_eq!(TENANT.get().as_deref(), Some("globex")); }).await;
 //! # }
 //! ```
 
@@ -249,6 +249,29 @@ impl fmt::Debug for Context {
 }
 
 /// Runs `future` in a new, empty context.
+///
+/// A scope is where `set` works and where calls take their context from: what a
+/// routine changes merges back into the scope it was called from, and nothing of a
+/// scope is seen after it ends, nor by another scope (even one nested in it).
+///
+/// # Examples
+///
+/// ```
+/// use skein::ContextVar;
+///
+/// static USER: ContextVar<String> = ContextVar::new("doc.scope", "user");
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let seen = skein::scope(async {
+///     let _token = USER.set("ada".into()).unwrap();
+///     let inner = skein::scope(async { USER.get() }).await;
+///     (USER.get(), inner)
+/// })
+/// .await;
+/// assert_eq!(seen, (Some("ada".to_string()), None), "a new scope starts empty");
+/// assert_eq!(USER.get(), None, "nothing outlives its scope");
+/// # }
+/// ```
 pub fn scope<F: Future>(future: F) -> impl Future<Output = F::Output> {
     Context::new().scope(future)
 }
@@ -273,4 +296,59 @@ where
     F::Output: Send + 'static,
 {
     tokio::spawn(fork(future))
+}
+
+/// Runs the blocking or CPU-bound `f` on tokio's blocking threads, in the current
+/// context: `f` reads and sets context variables as the code that called
+/// `spawn_blocking` would, and what it sets is in that context when the handle is
+/// awaited (S106). A routine body that must block (a CPU-heavy step, a synchronous
+/// client) does so here instead of stalling the worker's thread and every routine
+/// that shares it. Outside any scope `f` runs with no context.
+///
+/// Unlike [`spawn`], this is the same context, not a fork: `f` shares it with the
+/// caller. Dropping the handle does not stop `f`; what it sets still lands in the
+/// context when it returns.
+///
+/// Only the context goes with `f`, not the routine's dispatch: a
+/// [`call`](crate::call) made inside `f` fails with `NotInRoutine`, so nested calls
+/// belong before or after the blocking work.
+///
+/// # Examples
+///
+/// ```
+/// use skein::ContextVar;
+///
+/// static INPUT: ContextVar<u64> = ContextVar::new("doc.blocking", "input");
+/// static DIGEST: ContextVar<u64> = ContextVar::new("doc.blocking", "digest");
+///
+/// # #[tokio::main] async fn main() {
+/// skein::scope(async {
+///     let _input = INPUT.set(41).unwrap();
+///     let work = skein::spawn_blocking(|| {
+///         let input = INPUT.get().unwrap();
+///         // Stands for work that would stall a runtime thread.
+///         let digest = (0..1_000_000u64).fold(input, |acc, i| acc ^ i.rotate_left(7));
+///         DIGEST.set(digest).unwrap()
+///     });
+///     let _token = work.await.unwrap();
+///     assert!(DIGEST.get().is_some());
+/// })
+/// .await;
+/// # }
+/// ```
+///
+/// # Panics
+///
+/// As `tokio::task::spawn_blocking`: when called outside a tokio runtime. A panic in
+/// `f` is the handle's `JoinError`.
+pub fn spawn_blocking<F, T>(f: F) -> tokio::task::JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let cx = Context::current();
+    tokio::task::spawn_blocking(move || match cx {
+        Some(cx) => cx.sync_scope(f),
+        None => f(),
+    })
 }

@@ -36,6 +36,47 @@ tokio::task_local! {
 /// as its parent. This is how a routine fans out: the inner call goes to the pool,
 /// never runs in-process by accident.
 ///
+/// # Examples
+///
+/// A routine that fans out: each half of the work is a call of its own, run on the
+/// pool at once, and each sees the context the outer routine runs in.
+///
+/// ```
+/// use skein::{ContextVar, ErrorMessage, Pool, Routine};
+///
+/// static SCALE: ContextVar<u64> = ContextVar::new("doc.call", "scale");
+///
+/// /// Sums `lo..hi`, scaled by the caller's `SCALE`.
+/// struct Sum;
+/// impl Routine for Sum {
+///     const NAME: &'static str = "doc.sum";
+///     type Args = (u64, u64);
+///     type Output = u64;
+///     type Error = ErrorMessage;
+///     async fn run((lo, hi): (u64, u64)) -> Result<u64, ErrorMessage> {
+///         if hi - lo <= 4 {
+///             return Ok((lo..hi).sum::<u64>() * SCALE.get().unwrap_or(1));
+///         }
+///         let mid = lo + (hi - lo) / 2;
+///         let (left, right) =
+///             futures::try_join!(skein::call::<Sum>((lo, mid)), skein::call::<Sum>((mid, hi)))?;
+///         Ok(left + right)
+///     }
+/// }
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool = Pool::builder().workers(2).routine::<Sum>().build().await?;
+/// let total = skein::scope(async {
+///     let _token = SCALE.set(10)?;
+///     Ok::<_, skein::Error>(pool.call::<Sum>((0, 100)).await?)
+/// })
+/// .await?;
+/// assert_eq!(total, 49_500);
+/// // Outside a routine there is no pool to fan out to.
+/// assert_eq!(skein::call::<Sum>((0, 1)).await, Err(skein::DispatchError::NotInRoutine));
+/// # Ok(()) }
+/// ```
+///
 /// # Errors
 ///
 /// As [`Pool::call`](crate::Pool::call), and [`DispatchError::NotInRoutine`] outside a

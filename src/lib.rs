@@ -13,6 +13,8 @@
 //! services) or `skein::actix::Scope` (feature `actix`, an actix-web middleware); what
 //! they share is in `skein::http`.
 //!
+//! `use skein::prelude::*;` imports what nearly every program names ([`prelude`]).
+//!
 //! ```
 //! use skein::ContextVar;
 //!
@@ -21,9 +23,9 @@
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! skein::scope(async {
 //!     let token = TENANT.set("acme".to_string()).unwrap();
-//!     assert_eq!(TENANT.get().unwrap().as_deref(), Some("acme"));
+//!     assert_eq!(TENANT.get().as_deref(), Some("acme"));
 //!     TENANT.reset(token).await.unwrap();
-//!     assert_eq!(TENANT.get().unwrap(), None);
+//!     assert_eq!(TENANT.get(), None);
 //! })
 //! .await;
 //! # }
@@ -36,12 +38,14 @@
 pub mod actix;
 pub mod context;
 mod dispatch;
+mod error;
 mod executor;
 #[cfg(any(feature = "tower", feature = "actix"))]
 pub mod http;
 #[cfg(feature = "otel")]
 mod otel;
 mod pool;
+pub mod prelude;
 #[cfg(feature = "macros")]
 mod registration;
 mod routine;
@@ -52,10 +56,11 @@ pub use skein_actors as actors;
 
 pub use context::payload;
 pub use context::{
-    fork, scope, spawn, Context, ContextVar, GetError, InstallError, InstallMode, ResetError,
-    ResetErrorKind, SetError, Token,
+    fork, scope, spawn, spawn_blocking, Context, ContextVar, GetError, InstallError, InstallMode,
+    ResetError, ResetErrorKind, SetError, Token,
 };
 pub use dispatch::{decode_reply, request, RequestError};
+pub use error::{BoxError, Error, RoutineFailure};
 pub use executor::{call, current_dispatch, DispatchInfo};
 pub use pool::builder::{BuildError, PoolBuilder, DEFAULT_GROUP};
 pub use pool::stream::RoutineStream;
@@ -124,4 +129,6 @@ pub mod __private {
 #[cfg(feature = "cluster")]
 pub use pool::process::{serve_if_worker, serve_if_worker_with};
 #[cfg(feature = "cluster")]
-pub use skein_actors::{ConnectError, Node, NodeBuilder, NodeError, NodeEvent, RefusalReason};
+pub use skein_actors::{
+    ConnectError, Node, NodeBuilder, NodeError, NodeEvent, NodeEvents, RefusalReason,
+};

@@ -12,7 +12,6 @@ pub(crate) mod process;
 pub(crate) mod stream;
 
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,12 +73,6 @@ impl Pool {
         Pool {
             shared: Arc::new(shared),
         }
-    }
-
-    /// Runs `future` in a new context (see [`crate::scope`]); calls made inside it
-    /// carry that context, and the workers' changes merge back into it.
-    pub fn scope<F: Future>(&self, future: F) -> impl Future<Output = F::Output> {
-        crate::context::scope(future)
     }
 
     /// Runs `R` on a worker with the current context, and merges the worker's changes

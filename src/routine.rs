@@ -31,7 +31,9 @@ pub trait Routine: Send + Sync + 'static {
     type Output: Serialize + DeserializeOwned + Send + 'static;
     /// The routine's own error; the caller gets it as `DispatchError::Routine`, which
     /// displays it and returns it from `source()`.
-    type Error: RoutineError;
+    // rustc reports a `type Error = ...` that is not a routine error by the serde or
+    // `Error` bound it misses, quoting this line: the comment on it is the hint.
+    type Error: RoutineError; // not Infallible or String: skein::Never or skein::ErrorMessage
 
     /// The body. It runs in a context that continues the caller's.
     fn run(args: Self::Args) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send;
@@ -41,6 +43,52 @@ pub trait Routine: Send + Sync + 'static {
 /// and each pull carries the caller's context as it is then;
 /// [`RoutineStream::ahead`](crate::RoutineStream::ahead) lets the worker run steps
 /// ahead of the caller on credits.
+///
+/// # Examples
+///
+/// ```
+/// use futures::{Stream, StreamExt};
+/// use skein::{ContextVar, ErrorMessage, Pool, StreamRoutine};
+///
+/// static STEP: ContextVar<u32> = ContextVar::new("doc.stream", "step");
+///
+/// /// Counts down from `n`, recording each step in the context; zero is refused.
+/// struct Countdown;
+/// impl StreamRoutine for Countdown {
+///     const NAME: &'static str = "doc.countdown";
+///     type Args = u32;
+///     type Item = u32;
+///     type Error = ErrorMessage;
+///     fn run(n: u32) -> impl Stream<Item = Result<u32, ErrorMessage>> + Send + 'static {
+///         let steps: Vec<Result<u32, ErrorMessage>> = match n {
+///             0 => vec![Err("nothing to count".into())],
+///             n => (1..=n).rev().map(Ok).collect(),
+///         };
+///         // Each step runs on the worker in the context of the pull that asked for it.
+///         futures::stream::iter(steps).map(|step| {
+///             let i = step?;
+///             let _ = STEP.set(i)?; // the token goes: the value is the step's record
+///             Ok(i)
+///         })
+///     }
+/// }
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool = Pool::builder().workers(1).stream_routine::<Countdown>().build().await?;
+/// skein::scope(async {
+///     let mut items = pool.stream::<Countdown>(3);
+///     assert_eq!(items.next().await, Some(Ok(3)));
+///     assert_eq!(STEP.get(), Some(3), "each item merges its step's changes");
+///     assert_eq!(items.next().await, Some(Ok(2)));
+///     assert_eq!(items.next().await, Some(Ok(1)));
+///     assert_eq!(items.next().await, None);
+///     assert_eq!(STEP.get(), Some(1));
+/// })
+/// .await;
+/// let refused: Vec<_> = pool.stream::<Countdown>(0).collect().await;
+/// assert_eq!(refused, [Err(skein::DispatchError::Routine("nothing to count".into()))]);
+/// # Ok(()) }
+/// ```
 pub trait StreamRoutine: Send + Sync + 'static {
     /// The stable name the routine is dispatched by.
     const NAME: &'static str;
@@ -49,7 +97,8 @@ pub trait StreamRoutine: Send + Sync + 'static {
     /// One item.
     type Item: Serialize + DeserializeOwned + Send + 'static;
     /// The routine's own error; an error item ends the stream.
-    type Error: RoutineError;
+    // As in `Routine`: rustc quotes this line when the type is not a routine error.
+    type Error: RoutineError; // not Infallible or String: skein::Never or skein::ErrorMessage
 
     /// The body. Dropping the returned stream is how it is cancelled, so cleanup
     /// belongs in `Drop` impls of what it holds.
@@ -73,10 +122,12 @@ pub trait RoutineError:
 {
 }
 
-// Not recommended, so where a bound asks for `RoutineError` directly, a type that is
-// not one is reported with the notes above rather than the one bound it misses. (A
-// `type Error = ...` in a `Routine` impl is still reported by the missing bound, with a
-// note that points here.)
+// Not recommended, so where a bound asks for `RoutineError` directly (the code
+// `#[skein::routine]` writes), a type that is not one is reported with the notes above
+// rather than the one bound it misses. A `type Error = ...` in a `Routine` impl written
+// by hand is still reported by the missing bound (rustc checks an associated type's
+// bounds through the impl), with a note quoting `Routine::Error`'s line, which carries
+// the hint (`tests/ui/infallible_error.rs`).
 #[diagnostic::do_not_recommend]
 impl<E> RoutineError for E where
     E: std::error::Error + Serialize + DeserializeOwned + Send + Sync + 'static

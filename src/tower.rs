@@ -33,7 +33,7 @@ use crate::http::{HeaderLookup, RequestHead, RequestVars, ScopeFuture};
 /// static TENANT: ContextVar<u32> = ContextVar::new("app", "tenant");
 ///
 /// async fn hello() -> String {
-///     let id = REQUEST_ID.get().ok().flatten().unwrap_or_default();
+///     let id = REQUEST_ID.get().unwrap_or_default();
 ///     format!("hello, request {id}")
 /// }
 ///

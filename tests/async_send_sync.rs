@@ -321,8 +321,6 @@ async_assert_fn!(skein::fork(BoxFutureSend<()>): Send & !Sync & !Unpin);
 async_assert_fn!(skein::fork(BoxFuture<()>): !Send & !Sync & !Unpin);
 async_assert_fn!(skein::Context::scope(_, BoxFutureSend<()>): Send & !Sync & !Unpin);
 async_assert_fn!(skein::Context::scope(_, BoxFuture<()>): !Send & !Sync & !Unpin);
-async_assert_fn!(skein::Pool::scope(_, BoxFutureSend<()>): Send & !Sync & !Unpin);
-async_assert_fn!(skein::Pool::scope(_, BoxFuture<()>): !Send & !Sync & !Unpin);
 
 // ---------------------------------------------------------------------------------
 // skein: errors. Each must box into `Box<dyn Error + Send + Sync>` for `?`.
@@ -339,6 +337,8 @@ assert_value!(skein::actors::Failure: Send & Sync & Unpin);
 assert_value!(skein::BuildError: Send & Sync & Unpin);
 assert_value!(skein::WaitError: Send & Sync & Unpin);
 assert_value!(skein::RequestError: Send & Sync & Unpin);
+assert_value!(skein::Error: Send & Sync & Unpin);
+assert_value!(skein::RoutineFailure: Send & Sync & Unpin);
 
 assert_boxable_error!(
     skein::DispatchError<skein::ErrorMessage>,
@@ -353,6 +353,8 @@ assert_boxable_error!(
     skein::InstallError,
     skein::payload::PayloadError,
     skein::context::CollisionError,
+    skein::Error,
+    skein::RoutineFailure,
 );
 
 // ---------------------------------------------------------------------------------

@@ -180,81 +180,80 @@ async fn every_call_ends_typed_under_panics_and_kills() {
     ));
     let finished = Arc::new(AtomicUsize::new(0));
 
-    let (tally, token_ids, kept_retries) = pool
-        .scope(async {
-            // A few caller tokens; calls carry duplicates of them, and the caller keeps one.
-            let kept: Vec<Token<u32>> = (0..TOKENS)
-                .map(|k| CHAOS.set(k as u32).expect("set in scope"))
-                .collect();
-            let token_ids: Vec<TokenId> = kept.iter().map(Token::id).collect();
-            let mut rng = XorShift(0x0dd_ba11_2024);
-            let mut tally = Tally::default();
+    let (tally, token_ids, kept_retries) = skein::scope(async {
+        // A few caller tokens; calls carry duplicates of them, and the caller keeps one.
+        let kept: Vec<Token<u32>> = (0..TOKENS)
+            .map(|k| CHAOS.set(k as u32).expect("set in scope"))
+            .collect();
+        let token_ids: Vec<TokenId> = kept.iter().map(Token::id).collect();
+        let mut rng = XorShift(0x0dd_ba11_2024);
+        let mut tally = Tally::default();
 
-            for wave in 0..CALLS / WAVE {
-                let calls = (0..WAVE).map(|i| {
-                    let seq = wave * WAVE + i;
-                    let token = (seq % TOKEN_EVERY == 3).then(|| {
-                        let k = rng.below(TOKENS);
-                        (k, kept[k].duplicate())
-                    });
-                    // ~2% panic; a call that carries a token does not, so its answer is
-                    // lost only to a crash.
-                    let panic = token.is_none() && rng.below(50) == 0;
-                    let job = Job {
-                        seq,
-                        yields: rng.below(4) as u8,
-                        panic,
-                        token,
-                    };
-                    let (pool, finished, finished_tx) = (&pool, &finished, &finished_tx);
-                    async move {
-                        let result = tokio::time::timeout(BOUND, pool.call::<Flaky>(job)).await;
-                        let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
-                        finished_tx.send_replace(n);
-                        (seq, panic, result)
-                    }
+        for wave in 0..CALLS / WAVE {
+            let calls = (0..WAVE).map(|i| {
+                let seq = wave * WAVE + i;
+                let token = (seq % TOKEN_EVERY == 3).then(|| {
+                    let k = rng.below(TOKENS);
+                    (k, kept[k].duplicate())
                 });
-                for (seq, planned_panic, result) in join_all(calls).await {
-                    let Ok(result) = result else {
-                        panic!("call {seq} hung: no answer within {BOUND:?}");
-                    };
-                    match result {
-                        Ok((echo, spend)) => {
-                            assert_eq!(echo, seq, "call {seq} got another call's answer");
-                            assert!(!planned_panic, "call {seq} should have panicked");
-                            tally.ok += 1;
-                            match spend {
-                                Spend::NoToken => {}
-                                Spend::Reset(k) => tally.resets[k] += 1,
-                                Spend::Refused(_, kind) => {
-                                    *tally.refusals.entry(kind).or_default() += 1
-                                }
+                // ~2% panic; a call that carries a token does not, so its answer is
+                // lost only to a crash.
+                let panic = token.is_none() && rng.below(50) == 0;
+                let job = Job {
+                    seq,
+                    yields: rng.below(4) as u8,
+                    panic,
+                    token,
+                };
+                let (pool, finished, finished_tx) = (&pool, &finished, &finished_tx);
+                async move {
+                    let result = tokio::time::timeout(BOUND, pool.call::<Flaky>(job)).await;
+                    let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
+                    finished_tx.send_replace(n);
+                    (seq, panic, result)
+                }
+            });
+            for (seq, planned_panic, result) in join_all(calls).await {
+                let Ok(result) = result else {
+                    panic!("call {seq} hung: no answer within {BOUND:?}");
+                };
+                match result {
+                    Ok((echo, spend)) => {
+                        assert_eq!(echo, seq, "call {seq} got another call's answer");
+                        assert!(!planned_panic, "call {seq} should have panicked");
+                        tally.ok += 1;
+                        match spend {
+                            Spend::NoToken => {}
+                            Spend::Reset(k) => tally.resets[k] += 1,
+                            Spend::Refused(_, kind) => {
+                                *tally.refusals.entry(kind).or_default() += 1
                             }
                         }
-                        Err(DispatchError::Panicked { message }) => {
-                            assert!(planned_panic, "call {seq} panicked unplanned: {message}");
-                            assert!(
-                                message.contains(&format!("{PANIC_MARK} {seq}")),
-                                "call {seq}: {message:?}"
-                            );
-                            tally.panicked += 1;
-                        }
-                        Err(DispatchError::WorkerCrashed) => tally.crashed += 1,
-                        Err(DispatchError::NoWorkers) => tally.no_workers += 1,
-                        Err(other) => tally.unexpected.push((seq, format!("{other:?}"))),
                     }
+                    Err(DispatchError::Panicked { message }) => {
+                        assert!(planned_panic, "call {seq} panicked unplanned: {message}");
+                        assert!(
+                            message.contains(&format!("{PANIC_MARK} {seq}")),
+                            "call {seq}: {message:?}"
+                        );
+                        tally.panicked += 1;
+                    }
+                    Err(DispatchError::WorkerCrashed) => tally.crashed += 1,
+                    Err(DispatchError::NoWorkers) => tally.no_workers += 1,
+                    Err(other) => tally.unexpected.push((seq, format!("{other:?}"))),
                 }
             }
+        }
 
-            // The caller's kept handles: every token was spent on some worker, so
-            // each is refused here (one spend, globally).
-            let mut kept_retries = Vec::new();
-            for token in kept {
-                kept_retries.push(CHAOS.reset(token).await.map_err(|e| e.kind()));
-            }
-            (tally, token_ids, kept_retries)
-        })
-        .await;
+        // The caller's kept handles: every token was spent on some worker, so
+        // each is refused here (one spend, globally).
+        let mut kept_retries = Vec::new();
+        for token in kept {
+            kept_retries.push(CHAOS.reset(token).await.map_err(|e| e.kind()));
+        }
+        (tally, token_ids, kept_retries)
+    })
+    .await;
     drop(finished_tx);
     let faults = within(BOUND, "the fault injector", injector)
         .await

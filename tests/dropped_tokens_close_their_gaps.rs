@@ -103,7 +103,7 @@ async fn a_sent_token_closes_when_its_last_handle_anywhere_goes() {
         .build()
         .await
         .expect("pool builds");
-    pool.scope(async {
+    skein::scope(async {
         // Sent and dropped on the worker: every handle is gone, the id closes.
         let token = V.set(2).expect("a scope");
         let id = token.id();

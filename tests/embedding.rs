@@ -30,7 +30,7 @@ impl Routine for AddNested {
     type Error = ErrorMessage;
     async fn run(args: (i64, i64)) -> Result<(i64, Option<String>), ErrorMessage> {
         let sum = skein::call::<Add>(args).await.map_err(|e| e.to_string())?;
-        let seen = TENANT.get().map_err(|e| e.to_string())?;
+        let seen = TENANT.get();
         let _ = TENANT.set("worker".into()).map_err(|e| e.to_string())?;
         Ok((sum, seen))
     }
@@ -53,7 +53,7 @@ async fn exercise() {
         .await
         .expect("pool builds");
     assert_eq!(bounded(pool.call::<Add>((2, 3))).await.unwrap(), 5);
-    bounded(pool.scope(async {
+    bounded(skein::scope(async {
         let _ = TENANT.set("caller".into()).unwrap();
         let (sum, seen) = pool.call::<AddNested>((40, 2)).await.unwrap();
         assert_eq!(sum, 42, "the nested call answered");
@@ -62,11 +62,7 @@ async fn exercise() {
             Some("caller"),
             "the worker saw the caller's value"
         );
-        assert_eq!(
-            TENANT.get().unwrap().as_deref(),
-            Some("worker"),
-            "merged back"
-        );
+        assert_eq!(TENANT.get().as_deref(), Some("worker"), "merged back");
     }))
     .await;
 }
@@ -89,13 +85,12 @@ fn a_pool_serves_tasks_spawned_on_an_actix_arbiter() {
         // `actix_rt::spawn` runs a `!Send`-capable local task on the System's thread.
         let local = pool.clone();
         let task = actix_rt::spawn(async move {
-            local
-                .scope(async {
-                    let _ = TENANT.set("local".into()).unwrap();
-                    let answer = local.call::<AddNested>((1, 1)).await.unwrap();
-                    (answer, TENANT.get().unwrap())
-                })
-                .await
+            skein::scope(async {
+                let _ = TENANT.set("local".into()).unwrap();
+                let answer = local.call::<AddNested>((1, 1)).await.unwrap();
+                (answer, TENANT.get())
+            })
+            .await
         });
         let ((sum, seen), after) = bounded(task).await.expect("the local task finished");
         assert_eq!(sum, 2);

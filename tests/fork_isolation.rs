@@ -12,7 +12,7 @@ async fn a_fork_has_a_fresh_chain_and_a_copy_of_the_values() {
         let _ = V.set(1).unwrap();
         let parent = Context::current().unwrap().chain().unwrap();
         let (child_chain, seen) = skein::fork(async {
-            let seen = V.get().unwrap();
+            let seen = V.get();
             let _ = V.set(2).unwrap();
             (Context::current().unwrap().chain().unwrap(), seen)
         })
@@ -20,7 +20,7 @@ async fn a_fork_has_a_fresh_chain_and_a_copy_of_the_values() {
         assert_ne!(child_chain, parent);
         assert_eq!(seen, Some(1), "the fork copied the value");
         assert_eq!(
-            V.get().unwrap(),
+            V.get(),
             Some(1),
             "the fork's change never reaches the parent"
         );
@@ -34,16 +34,16 @@ async fn sibling_forks_get_distinct_chains_and_do_not_see_each_other() {
         let _ = V.set(1).unwrap();
         let a = skein::spawn(async {
             let _ = V.set(10).unwrap();
-            (Context::current().unwrap().chain(), V.get().unwrap())
+            (Context::current().unwrap().chain(), V.get())
         });
         let b = skein::spawn(async {
             let _ = V.set(20).unwrap();
-            (Context::current().unwrap().chain(), V.get().unwrap())
+            (Context::current().unwrap().chain(), V.get())
         });
         let (a, b) = (a.await.unwrap(), b.await.unwrap());
         assert_ne!(a.0, b.0);
         assert_eq!((a.1, b.1), (Some(10), Some(20)));
-        assert_eq!(V.get().unwrap(), Some(1));
+        assert_eq!(V.get(), Some(1));
     })
     .await;
 }
@@ -76,15 +76,10 @@ async fn an_unarmed_context_forks_unarmed() {
 async fn a_bare_tokio_spawn_carries_no_context() {
     skein::scope(async {
         let _ = V.set(1).unwrap();
-        let seen = tokio::spawn(async {
-            (
-                Context::current().is_none(),
-                V.get().unwrap(),
-                V.set(2).is_err(),
-            )
-        })
-        .await
-        .unwrap();
+        let seen =
+            tokio::spawn(async { (Context::current().is_none(), V.get(), V.set(2).is_err()) })
+                .await
+                .unwrap();
         assert_eq!(seen, (true, None, true));
     })
     .await;

@@ -89,7 +89,7 @@ impl Routine for Meet {
         Ok(Met {
             index,
             chain: Context::current().and_then(|cx| cx.chain()),
-            tenant: TENANT.get().map_err(ErrorMessage::from)?,
+            tenant: TENANT.get(),
         })
     }
 }
@@ -119,10 +119,7 @@ impl Routine for Inner {
     type Output = Seen;
     type Error = ErrorMessage;
     async fn run((): ()) -> Result<Seen, ErrorMessage> {
-        let seen = (
-            TENANT.get().map_err(ErrorMessage::from)?,
-            STAGE.get().map_err(ErrorMessage::from)?,
-        );
+        let seen = (TENANT.get(), STAGE.get());
         let _ = RESULT.set("inner".into()).map_err(ErrorMessage::from)?;
         Ok(seen)
     }
@@ -139,7 +136,7 @@ impl Routine for Outer {
     async fn run((): ()) -> Result<(Seen, Option<String>), ErrorMessage> {
         let _ = STAGE.set("outer".into()).map_err(ErrorMessage::from)?;
         let inner = skein::call::<Inner>(()).await.map_err(ErrorMessage::from)?;
-        Ok((inner, RESULT.get().map_err(ErrorMessage::from)?))
+        Ok((inner, RESULT.get()))
     }
 }
 
@@ -166,7 +163,7 @@ impl Routine for OuterReset {
         let reset = skein::call::<InnerReset>(token)
             .await
             .map_err(ErrorMessage::from)?;
-        Ok((reset, TENANT.get().map_err(ErrorMessage::from)?))
+        Ok((reset, TENANT.get()))
     }
 }
 
@@ -184,7 +181,7 @@ async fn sixteen_nested_calls_run_at_once_on_the_pool_and_continue_the_callers_c
     let pool = pool().await;
     bounded(
         30,
-        pool.scope(async {
+        skein::scope(async {
             let _ = TENANT.set("acme".into()).unwrap();
             let chain = Context::current()
                 .unwrap()
@@ -227,7 +224,7 @@ async fn nested_calls_see_the_callers_and_the_outer_routines_values() {
     let pool = pool().await;
     bounded(
         10,
-        pool.scope(async {
+        skein::scope(async {
             let _ = TENANT.set("acme".into()).unwrap();
             let ((tenant, stage), _) = pool.call::<Outer>(()).await.unwrap();
             assert_eq!(
@@ -250,7 +247,7 @@ async fn inner_changes_merge_back_through_both_hops() {
     let pool = pool().await;
     bounded(
         10,
-        pool.scope(async {
+        skein::scope(async {
             let (_, outer_saw) = pool.call::<Outer>(()).await.unwrap();
             assert_eq!(
                 outer_saw.as_deref(),
@@ -258,12 +255,12 @@ async fn inner_changes_merge_back_through_both_hops() {
                 "merged into the outer routine first"
             );
             assert_eq!(
-                RESULT.get().unwrap().as_deref(),
+                RESULT.get().as_deref(),
                 Some("inner"),
                 "then into the caller"
             );
             assert_eq!(
-                STAGE.get().unwrap().as_deref(),
+                STAGE.get().as_deref(),
                 Some("outer"),
                 "the outer's own set too"
             );
@@ -277,7 +274,7 @@ async fn a_caller_token_reset_two_hops_away_restores_at_the_caller_and_is_spent(
     let pool = pool().await;
     bounded(
         10,
-        pool.scope(async {
+        skein::scope(async {
             let _ = TENANT.set("before".into()).unwrap();
             let token = TENANT.set("during".into()).unwrap();
             let kept = token.duplicate();
@@ -294,7 +291,7 @@ async fn a_caller_token_reset_two_hops_away_restores_at_the_caller_and_is_spent(
                 "the restore merged into the outer"
             );
             assert_eq!(
-                TENANT.get().unwrap().as_deref(),
+                TENANT.get().as_deref(),
                 Some("before"),
                 "and into the caller"
             );

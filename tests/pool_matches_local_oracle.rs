@@ -96,7 +96,7 @@ proptest! {
     fn any_sequential_script_over_a_real_pool_matches_one_local_scope((vars, script) in oracle::script(3)) {
         let (runtime, pool) = env();
         let got = runtime.block_on(async {
-            tokio::time::timeout(Duration::from_secs(10), pool.scope(oracle::real(&script, vars, |request, depth| at_depth(pool, request, depth))))
+            tokio::time::timeout(Duration::from_secs(10), skein::scope(oracle::real(&script, vars, |request, depth| at_depth(pool, request, depth))))
                 .await
                 .expect("hung: a script did not finish within 10 s")
         });

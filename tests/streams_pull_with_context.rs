@@ -33,7 +33,7 @@ impl StreamRoutine for Mirror {
     fn run(n: u32) -> impl Stream<Item = Result<Option<String>, Never>> + Send + 'static {
         // The read happens when the step is polled, inside the step's context.
         stream::unfold(0, move |i| async move {
-            (i < n).then(|| (Ok(SEEN.get().expect("get")), i + 1))
+            (i < n).then(|| (Ok(SEEN.get()), i + 1))
         })
     }
 }
@@ -165,7 +165,7 @@ async fn items_arrive_in_order_and_the_stream_ends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_change_between_pulls_is_seen_by_the_next_step() {
     let pool = pool().await;
-    bounded(pool.scope(async {
+    bounded(skein::scope(async {
         let first = SEEN.set("a".into()).unwrap();
         let mut items = pool.stream::<Mirror>(4);
         assert_eq!(items.next().await.unwrap().unwrap().as_deref(), Some("a"));
@@ -188,17 +188,17 @@ async fn a_caller_change_between_pulls_is_seen_by_the_next_step() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_set_merges_into_the_caller_after_each_item() {
     let pool = pool().await;
-    bounded(pool.scope(async {
+    bounded(skein::scope(async {
         let mut items = pool.stream::<Stepper>(3);
-        assert_eq!(STEP.get().unwrap(), None);
+        assert_eq!(STEP.get(), None);
         for expected in 0..3 {
             let item = items.next().await.unwrap().unwrap();
             assert_eq!(item, expected);
             // S43: merged before the item was handed over.
-            assert_eq!(STEP.get().unwrap(), Some(expected), "after item {expected}");
+            assert_eq!(STEP.get(), Some(expected), "after item {expected}");
         }
         assert!(items.next().await.is_none());
-        assert_eq!(STEP.get().unwrap(), Some(2), "the end changes nothing");
+        assert_eq!(STEP.get(), Some(2), "the end changes nothing");
     }))
     .await;
 }
@@ -223,7 +223,7 @@ async fn dropping_the_stream_cancels_the_routine_and_runs_its_cleanup() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_routine_error_item_arrives_typed_merges_and_ends_the_stream() {
     let pool = pool().await;
-    bounded(pool.scope(async {
+    bounded(skein::scope(async {
         let (key, cleanup) = expect_cleanup();
         let mut items = pool.stream::<FailAt>((2, key));
         assert_eq!(items.next().await.unwrap().unwrap(), 0);
@@ -233,7 +233,7 @@ async fn a_routine_error_item_arrives_typed_merges_and_ends_the_stream() {
             other => panic!("expected the routine's own error, got {other:?}"),
         }
         // S52: the terminal error carried the worker's context as of the error.
-        assert_eq!(SEEN.get().unwrap().as_deref(), Some("set before the error"));
+        assert_eq!(SEEN.get().as_deref(), Some("set before the error"));
         // The worker dropped the routine's stream at the error, while the caller still
         // holds its end: cleanup does not wait for the caller.
         assert_eq!(

@@ -42,7 +42,7 @@ async fn a_caller_token_reset_on_the_worker_restores_and_is_spent_at_home() {
             .await
             .expect("anchored on the worker");
         assert_eq!(
-            V.get().unwrap().as_deref(),
+            V.get().as_deref(),
             Some("before"),
             "the worker's restore merged back"
         );
@@ -60,12 +60,12 @@ async fn a_worker_minted_token_returned_to_the_caller_resets_there() {
         let _ = V.set("caller".into()).unwrap();
         let token: Token<String> =
             dispatch((), |()| async { V.set("worker".into()).unwrap() }).await;
-        assert_eq!(V.get().unwrap().as_deref(), Some("worker"));
+        assert_eq!(V.get().as_deref(), Some("worker"));
         V.reset(token)
             .await
             .expect("anchored by the reply that carried it");
         assert_eq!(
-            V.get().unwrap().as_deref(),
+            V.get().as_deref(),
             Some("caller"),
             "S36: restores the pre-call value"
         );
@@ -159,11 +159,7 @@ async fn a_token_passed_through_two_workers_anchors_at_the_second() {
         })
         .await;
         assert_eq!(code, Ok(()));
-        assert_eq!(
-            V.get().unwrap(),
-            None,
-            "restored to no value, through both hops"
-        );
+        assert_eq!(V.get(), None, "restored to no value, through both hops");
         assert_eq!(
             V.reset(kept).await.unwrap_err().kind(),
             ResetErrorKind::AlreadyUsed

@@ -16,7 +16,7 @@ async fn a_spent_token_is_already_used_for_every_handle() {
         A.reset(token).await.unwrap();
         let err = A.reset(kept).await.unwrap_err();
         assert_eq!(err.kind(), ResetErrorKind::AlreadyUsed);
-        assert_eq!(A.get().unwrap(), None);
+        assert_eq!(A.get(), None);
     })
     .await;
 }
@@ -29,13 +29,13 @@ async fn a_token_of_another_var_is_wrong_var_and_changes_nothing() {
         let err = B.reset(a).await.unwrap_err();
         assert_eq!(err.kind(), ResetErrorKind::WrongVar);
         assert_eq!(
-            (A.get().unwrap(), B.get().unwrap()),
+            (A.get(), B.get()),
             (Some(1), Some(2)),
             "S32: nothing changed"
         );
         // The token comes back intact and still works where it belongs.
         A.reset(err.into_token()).await.unwrap();
-        assert_eq!(A.get().unwrap(), None);
+        assert_eq!(A.get(), None);
     })
     .await;
 }
@@ -47,11 +47,7 @@ async fn a_token_from_another_context_is_different_context() {
         let token = skein::fork(async move {
             let err = A.reset(token).await.unwrap_err();
             assert_eq!(err.kind(), ResetErrorKind::DifferentContext);
-            assert_eq!(
-                A.get().unwrap(),
-                Some(1),
-                "the fork copied the value, unchanged"
-            );
+            assert_eq!(A.get(), Some(1), "the fork copied the value, unchanged");
             err.into_token()
         })
         .await;
@@ -85,8 +81,8 @@ async fn used_is_checked_before_wrong_var_and_wrong_var_before_context() {
 #[tokio::test]
 async fn outside_any_scope_set_and_reset_fail_and_get_sees_the_default() {
     assert!(matches!(A.set(1), Err(SetError::NoScope(_))));
-    assert_eq!(D.get().unwrap(), Some(7));
-    assert_eq!(A.get().unwrap(), None);
+    assert_eq!(D.get(), Some(7));
+    assert_eq!(A.get(), None);
     let token = skein::scope(async { A.set(1).unwrap() }).await;
     assert_eq!(
         A.reset(token).await.unwrap_err().kind(),
@@ -102,25 +98,21 @@ async fn each_token_restores_its_own_old_value_in_any_order() {
         let t2 = D.set(2).unwrap();
         D.reset(t1).await.unwrap();
         assert_eq!(
-            D.get().unwrap(),
+            D.get(),
             Some(7),
             "t1 restores 'no value': the default shows"
         );
         D.reset(t2).await.unwrap();
-        assert_eq!(
-            D.get().unwrap(),
-            Some(1),
-            "t2 restores the value it replaced"
-        );
+        assert_eq!(D.get(), Some(1), "t2 restores the value it replaced");
     })
     .await;
     skein::scope(async {
         let t1 = D.set(1).unwrap();
         let t2 = D.set(2).unwrap();
         D.reset(t2).await.unwrap();
-        assert_eq!(D.get().unwrap(), Some(1));
+        assert_eq!(D.get(), Some(1));
         D.reset(t1).await.unwrap();
-        assert_eq!(D.get().unwrap(), Some(7));
+        assert_eq!(D.get(), Some(7));
     })
     .await;
 }

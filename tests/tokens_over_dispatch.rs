@@ -79,7 +79,7 @@ async fn bounded<F: Future>(future: F) -> F::Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_token_reset_on_the_worker_is_spent_at_the_caller_and_restores_there() {
     let pool = pool().await;
-    bounded(pool.scope(async {
+    bounded(skein::scope(async {
         let _before = V.set("before".into()).unwrap();
         let token = V.set("during".into()).unwrap();
         let id = token.id();
@@ -95,12 +95,12 @@ async fn a_caller_token_reset_on_the_worker_is_spent_at_the_caller_and_restores_
         assert!(handed_back.is_none());
 
         // S39: the worker's restore merged back before `call` returned.
-        assert_eq!(V.get().unwrap().as_deref(), Some("before"));
+        assert_eq!(V.get().as_deref(), Some("before"));
         // S29, S70: every handle of a token is spent together, wherever it was spent.
         let refused = V.reset(kept).await.unwrap_err();
         assert_eq!(refused.kind(), ResetErrorKind::AlreadyUsed);
         // S32: the refused reset changed nothing.
-        assert_eq!(V.get().unwrap().as_deref(), Some("before"));
+        assert_eq!(V.get().as_deref(), Some("before"));
     }))
     .await;
 }
@@ -108,7 +108,7 @@ async fn a_caller_token_reset_on_the_worker_is_spent_at_the_caller_and_restores_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sibling_token_travels_losslessly_and_fails_only_on_reset() {
     let pool = pool().await;
-    bounded(pool.scope(async {
+    bounded(skein::scope(async {
         let _ = V.set("caller".into()).unwrap();
         // A sibling of the caller's context (S71). Keep it to prove the failed resets changed nothing.
         let sibling = skein::Context::current().unwrap().fork();
@@ -135,14 +135,14 @@ async fn a_sibling_token_travels_losslessly_and_fails_only_on_reset() {
         let refused = V.reset(kept.duplicate()).await.unwrap_err();
         assert_eq!(refused.kind(), ResetErrorKind::DifferentContext);
         // S32: nothing changed at the caller...
-        assert_eq!(V.get().unwrap().as_deref(), Some("caller"));
+        assert_eq!(V.get().as_deref(), Some("caller"));
         // ...and nothing was spent: the sibling that minted it can still reset it.
         sibling
             .scope(async {
                 V.reset(kept)
                     .await
                     .expect("still unspent in its own context");
-                assert_eq!(V.get().unwrap().as_deref(), Some("caller"));
+                assert_eq!(V.get().as_deref(), Some("caller"));
             })
             .await;
     }))
@@ -152,20 +152,16 @@ async fn a_sibling_token_travels_losslessly_and_fails_only_on_reset() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_minted_token_resets_at_the_caller_and_restores_the_pre_call_value() {
     let pool = pool().await;
-    bounded(pool.scope(async {
+    bounded(skein::scope(async {
         let _ = V.set("caller".into()).unwrap();
         let token = pool.call::<SetHere>("worker".into()).await.unwrap();
-        assert_eq!(
-            V.get().unwrap().as_deref(),
-            Some("worker"),
-            "S39: merged back"
-        );
+        assert_eq!(V.get().as_deref(), Some("worker"), "S39: merged back");
         assert_eq!(token.old_value().unwrap().as_deref(), Some("caller"));
 
         // S35: the reply that carried the token lists it unspent, so it anchors here.
         V.reset(token).await.expect("anchored at the caller");
         // S72: a worker-minted token whose old value was the caller's restores it.
-        assert_eq!(V.get().unwrap().as_deref(), Some("caller"));
+        assert_eq!(V.get().as_deref(), Some("caller"));
     }))
     .await;
 }
@@ -173,12 +169,12 @@ async fn a_worker_minted_token_resets_at_the_caller_and_restores_the_pre_call_va
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_minted_token_over_no_value_resets_to_no_value_at_the_caller() {
     let pool = pool().await;
-    bounded(pool.scope(async {
+    bounded(skein::scope(async {
         let token = pool.call::<SetHere>("worker".into()).await.unwrap();
-        assert_eq!(V.get().unwrap().as_deref(), Some("worker"));
+        assert_eq!(V.get().as_deref(), Some("worker"));
         V.reset(token).await.expect("anchored at the caller");
         // S72: "a reset to no value" makes a default-less var read `None` again.
-        assert_eq!(V.get().unwrap(), None);
+        assert_eq!(V.get(), None);
     }))
     .await;
 }
@@ -187,7 +183,7 @@ async fn a_worker_minted_token_over_no_value_resets_to_no_value_at_the_caller() 
 async fn one_token_raced_by_64_concurrent_dispatches_is_spent_exactly_once() {
     let pool = pool().await;
     for round in 0..20 {
-        bounded(pool.scope(async {
+        bounded(skein::scope(async {
             let token = V.set(format!("round {round}")).unwrap();
             let id = token.id();
             // All 64 calls share the caller's context, where a check against each copy

@@ -22,6 +22,43 @@ use crate::manifest::{Blob, InstallError};
 /// let at_the_caller: DispatchError<String> = on_the_wire.map_routine(|_| unreachable!());
 /// assert!(matches!(at_the_caller, DispatchError::Panicked { message } if message == "boom"));
 /// ```
+///
+/// # Examples
+///
+/// A caller deciding what to do with a failed call: the routine's own error is the
+/// answer, a few failures are worth another try, the rest are bugs or a pool that is
+/// gone. The enum is `#[non_exhaustive]`, so a match needs a last arm.
+///
+/// ```
+/// use skein_actors::DispatchError;
+///
+/// #[derive(Debug, PartialEq)]
+/// enum Next {
+///     Answer(String),
+///     Retry,
+///     GiveUp(String),
+/// }
+///
+/// fn next(failure: DispatchError<String>) -> Next {
+///     match failure {
+///         DispatchError::Routine(said) => Next::Answer(said),
+///         // Nothing ran, or it ran on a worker that is gone: another worker may take it.
+///         DispatchError::Overloaded
+///         | DispatchError::NoWorkers
+///         | DispatchError::WorkerCrashed
+///         | DispatchError::NodeDown
+///         | DispatchError::Timeout => Next::Retry,
+///         other => Next::GiveUp(other.to_string()),
+///     }
+/// }
+///
+/// assert_eq!(next(DispatchError::Routine("no funds".into())), Next::Answer("no funds".into()));
+/// assert_eq!(next(DispatchError::Overloaded), Next::Retry);
+/// assert_eq!(
+///     next(DispatchError::UnknownRoutine { routine: "demo.add".into() }),
+///     Next::GiveUp("unknown routine \"demo.add\"".into())
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[non_exhaustive]
 pub enum DispatchError<E = Blob> {

@@ -52,7 +52,9 @@ pub use ledger::{
 };
 pub use manifest::{Binding, Blob, EntryWarning, InstallError, Manifest, VarEntry, VarKey};
 #[cfg(feature = "cluster")]
-pub use node::{ConnectError, Node, NodeBuilder, NodeError, NodeEvent, RefusalReason, Tls};
+pub use node::{
+    ConnectError, Node, NodeBuilder, NodeError, NodeEvent, NodeEvents, RefusalReason, Tls,
+};
 pub use supervisor::{
     RestartPolicy, StartError, SupervisionEvent, Supervisor, SupervisorBuilder, WorkerSet,
 };

@@ -32,11 +32,11 @@ use std::time::Duration;
 use ractor::{Actor, ActorRef, SpawnErr};
 use ractor_cluster::node::NodeConnectionMode;
 use ractor_cluster::{IncomingEncryptionMode, NodeServer, NodeServerMessage};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use connect::ConnectError;
-pub use events::{NodeEvent, RefusalReason};
+pub use events::{NodeEvent, NodeEvents, RefusalReason};
 pub use tls::Tls;
 use tls::TlsSlot;
 
@@ -466,8 +466,9 @@ impl Node {
         self.inner.limits
     }
 
-    /// The node's events, from now on.
-    pub fn events(&self) -> broadcast::Receiver<NodeEvent> {
+    /// The node's events, from now on, as a stream of the same shape as
+    /// `skein::Pool::events`.
+    pub fn events(&self) -> NodeEvents {
         self.inner.events.subscribe()
     }
 

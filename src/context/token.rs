@@ -100,6 +100,33 @@ pub(crate) const ORPHAN: u64 = 0;
 /// dispatch encoding ([`payload::encode`]), and serializing it anywhere else is an
 /// error (S34).
 ///
+/// # Examples
+///
+/// ```
+/// use skein::{ContextVar, ResetErrorKind};
+///
+/// static LEVEL: ContextVar<u32> = ContextVar::with_default("doc.token", "level", || 0);
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// skein::scope(async {
+///     let outer = LEVEL.set(1).unwrap();
+///     let inner = LEVEL.set(2).unwrap();
+///     let again = inner.duplicate(); // a second handle of the same token
+///     LEVEL.reset(inner).await.unwrap();
+///     assert_eq!(LEVEL.get(), Some(1), "a reset restores the value its set replaced");
+///     // Spent once, for every handle; the refused handle comes back in the error.
+///     let refused = LEVEL.reset(again).await.unwrap_err();
+///     assert_eq!(refused.kind(), ResetErrorKind::AlreadyUsed);
+///     let _spent = refused.into_token();
+///     LEVEL.reset(outer).await.unwrap();
+///     assert_eq!(LEVEL.get(), Some(0), "back to no value: the default shows");
+/// })
+/// .await;
+/// # }
+/// ```
+///
+/// A handle is moved by `reset`, so the same handle cannot be reset twice (S28):
+///
 /// ```compile_fail
 /// use skein::ContextVar;
 /// static V: ContextVar<u32> = ContextVar::new("doc", "v");

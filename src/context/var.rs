@@ -29,11 +29,11 @@ use skein_actors::home;
 /// static RETRIES: ContextVar<u32> = ContextVar::with_default("demo", "retries", || 3);
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// assert_eq!(RETRIES.get().unwrap(), Some(3)); // outside any scope: the default
+/// assert_eq!(RETRIES.get(), Some(3)); // outside any scope: the default
 /// assert!(TENANT.set("acme".into()).is_err()); // outside any scope: an error
 /// skein::scope(async {
 ///     let _token = TENANT.set("acme".into()).unwrap();
-///     assert_eq!(TENANT.get().unwrap().as_deref(), Some("acme"));
+///     assert_eq!(TENANT.get().as_deref(), Some("acme"));
 /// })
 /// .await;
 /// # }
@@ -105,7 +105,7 @@ pub enum SetError {
     },
 }
 
-/// A `get` failed.
+/// A [`ContextVar::try_get`] failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum GetError {
@@ -159,12 +159,29 @@ impl<T: Serialize + DeserializeOwned + 'static> ContextVar<T> {
     /// The value bound in the current context, else the default, else `None`.
     /// Outside any scope only the default is seen (S4).
     ///
+    /// A value that cannot be read — the key is held by another variable, or a value
+    /// that arrived before this variable was declared does not decode as `T` — is
+    /// `None` here, with a `WARN` line through `tracing`: the value came from outside
+    /// this code, so reading it never panics (S105). [`try_get`](ContextVar::try_get)
+    /// tells those cases apart.
+    pub fn get(&'static self) -> Option<T> {
+        match self.try_get() {
+            Ok(value) => value,
+            Err(error) => {
+                tracing::warn!(%error, "context variable read as no value");
+                None
+            }
+        }
+    }
+
+    /// [`get`](ContextVar::get), with the reasons a value cannot be read as errors.
+    ///
     /// # Errors
     ///
     /// [`GetError::Collision`] if the key is held by another variable;
     /// [`GetError::Decode`] if a value that arrived before this variable was declared
     /// does not decode as `T`.
-    pub fn get(&'static self) -> Result<Option<T>, GetError> {
+    pub fn try_get(&'static self) -> Result<Option<T>, GetError> {
         self.declare()?;
         let bound = Context::current().and_then(|cx| cx.lock().binding(&self.key).cloned());
         match bound {

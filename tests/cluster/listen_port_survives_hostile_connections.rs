@@ -10,11 +10,11 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use skein::actors::{Limits, RefusalReason};
-use skein::{Node, NodeEvent, Pool};
+use skein::{Node, NodeEvent, NodeEvents, Pool};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use crate::support::{within, BOUND};
@@ -81,17 +81,17 @@ async fn closed_by(socket: &mut TcpStream, deadline: Instant, what: &str) {
 
 /// Collects the refusals `events` reports until `enough` says so, or fails loudly.
 async fn refusals_until(
-    events: &mut broadcast::Receiver<NodeEvent>,
+    events: &mut NodeEvents,
     what: &str,
     mut enough: impl FnMut(&[RefusalReason]) -> bool,
 ) -> Vec<RefusalReason> {
     let deadline = Instant::now() + BOUND;
     let mut seen = Vec::new();
     while !enough(&seen) {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Ok(NodeEvent::Refused { reason, .. })) => seen.push(reason),
-            Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
-            Ok(Err(e)) => panic!("{what}: the events ended: {e}"),
+        match tokio::time::timeout_at(deadline, events.next()).await {
+            Ok(Some(NodeEvent::Refused { reason, .. })) => seen.push(reason),
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("{what}: the events ended"),
             Err(_) => panic!("{what}: not seen in time; refusals seen: {seen:?}"),
         }
     }

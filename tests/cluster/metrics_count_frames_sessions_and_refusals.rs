@@ -4,6 +4,7 @@
 //! crossed the connection are measured in both directions, the session is counted,
 //! and so is the refusal, by its reason.
 
+use futures::StreamExt;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::MetricKind;
 use skein::actors::metrics::{CALLS, FRAME_BYTES, NODE_REFUSALS, NODE_SESSIONS};
@@ -71,7 +72,7 @@ pub async fn frames_sessions_and_refusals_are_counted() {
         .expect("the request is written");
     within(BOUND, "the stranger's refusal", async {
         loop {
-            match b_events.recv().await.expect("B's events") {
+            match b_events.next().await.expect("B's events") {
                 NodeEvent::Refused { reason, .. } => return reason,
                 _ => continue,
             }

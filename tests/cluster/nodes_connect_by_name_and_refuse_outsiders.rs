@@ -5,8 +5,8 @@
 //! process are `any_number_of_nodes_share_one_process.rs`), printing every
 //! `NodeEvent` it sees, one a line.
 
-use skein::{Node, NodeEvent};
-use tokio::sync::broadcast;
+use futures::StreamExt;
+use skein::{Node, NodeEvent, NodeEvents};
 use tokio::time::Instant;
 
 use crate::support::{self, Helper, BOUND};
@@ -59,7 +59,7 @@ pub fn tls() -> skein::actors::Tls {
 /// Waits for the node's next event that `wanted` accepts; panics on a `Connected`
 /// when `no_connect` is set, and with the events seen on the way after `deadline`.
 async fn wait_node_event(
-    events: &mut broadcast::Receiver<NodeEvent>,
+    events: &mut NodeEvents,
     deadline: Instant,
     what: &str,
     no_connect: bool,
@@ -67,14 +67,13 @@ async fn wait_node_event(
 ) -> NodeEvent {
     let mut seen = Vec::new();
     loop {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Ok(event)) if wanted(&event) => return event,
-            Ok(Ok(event @ NodeEvent::Connected { .. })) if no_connect => {
+        match tokio::time::timeout_at(deadline, events.next()).await {
+            Ok(Some(event)) if wanted(&event) => return event,
+            Ok(Some(event @ NodeEvent::Connected { .. })) if no_connect => {
                 panic!("{what}: a peer connected: {event:?}")
             }
-            Ok(Ok(event)) => seen.push(event),
-            Ok(Err(broadcast::error::RecvError::Lagged(_))) => continue,
-            Ok(Err(e)) => panic!("{what}: the event stream ended: {e}; seen {seen:?}"),
+            Ok(Some(event)) => seen.push(event),
+            Ok(None) => panic!("{what}: the event stream ended; seen {seen:?}"),
             Err(_) => panic!("{what}: not seen in time; seen {seen:?}"),
         }
     }
@@ -265,12 +264,8 @@ pub fn node() {
             .await
             .expect("pool builds");
         println!("listening {}", node.addr());
-        loop {
-            match events.recv().await {
-                Ok(event) => println!("{event:?}"),
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => break,
-            }
+        while let Some(event) = events.next().await {
+            println!("{event:?}");
         }
     });
 }

@@ -37,7 +37,7 @@ pub async fn an_ahead_stream_across_processes_merges_each_item_as_it_is_taken() 
     within(
         BOUND,
         "2,000 items run ahead across processes",
-        pool.scope(async {
+        skein::scope(async {
             let mut items = pool.stream::<Steps>(()).ahead(32);
             let mut worker = None;
             for k in 0..2_000u64 {
@@ -54,9 +54,9 @@ pub async fn an_ahead_stream_across_processes_merges_each_item_as_it_is_taken() 
                     "the stream runs in a worker process"
                 );
                 assert_eq!(*worker.get_or_insert(pid), pid, "one stream, one worker");
-                assert_eq!(STEP.get().unwrap(), Some(k), "after item {k}");
+                assert_eq!(STEP.get(), Some(k), "after item {k}");
                 if k >= 100 {
-                    assert_eq!(MINE.get().unwrap().as_deref(), Some("the caller's"));
+                    assert_eq!(MINE.get().as_deref(), Some("the caller's"));
                 }
             }
         }),

@@ -7,13 +7,13 @@
 
 use std::sync::Arc;
 
+use futures::StreamExt;
 use skein::actors::rustls_pki_types::pem::PemObject;
 use skein::actors::rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use skein::actors::tokio_rustls::rustls::server::WebPkiClientVerifier;
 use skein::actors::tokio_rustls::rustls::{ClientConfig, RootCertStore, ServerConfig};
 use skein::actors::{tokio_rustls, RefusalReason, Tls};
-use skein::{Node, NodeEvent, Pool};
-use tokio::sync::broadcast;
+use skein::{Node, NodeEvent, NodeEvents, Pool};
 use tokio::time::Instant;
 
 use crate::support::{within, BOUND};
@@ -105,14 +105,16 @@ async fn call(pool: &Pool, what: &str) {
 
 /// Waits until `events` reports `peer` connected (the session may be in use before
 /// the node has said so), failing loudly past the bound.
-async fn connected(events: &mut broadcast::Receiver<NodeEvent>, peer: &Node) {
+async fn connected(events: &mut NodeEvents, peer: &Node) {
     let deadline = Instant::now() + BOUND;
     loop {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
+        match tokio::time::timeout_at(deadline, events.next()).await {
             // ractor_cluster shows a peer's name as `<name>@<host>`.
-            Ok(Ok(NodeEvent::Connected { peer: name })) if name.starts_with(peer.name()) => return,
-            Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
-            Ok(Err(e)) => panic!("{} connected: the events ended: {e}", peer.name()),
+            Ok(Some(NodeEvent::Connected { peer: name })) if name.starts_with(peer.name()) => {
+                return
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("{} connected: the events ended", peer.name()),
             Err(_) => panic!("{} is not reported connected in time", peer.name()),
         }
     }
@@ -120,17 +122,17 @@ async fn connected(events: &mut broadcast::Receiver<NodeEvent>, peer: &Node) {
 
 /// Waits for a `Refused { reason: Tls { .. } }` on `events`, failing loudly if a peer
 /// connects instead or nothing comes in time.
-async fn refused_for_tls(events: &mut broadcast::Receiver<NodeEvent>, what: &str) {
+async fn refused_for_tls(events: &mut NodeEvents, what: &str) {
     let deadline = Instant::now() + BOUND;
     loop {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Ok(NodeEvent::Refused {
+        match tokio::time::timeout_at(deadline, events.next()).await {
+            Ok(Some(NodeEvent::Refused {
                 reason: RefusalReason::Tls { .. },
                 ..
             })) => return,
-            Ok(Ok(event @ NodeEvent::Connected { .. })) => panic!("{what}: {event:?}"),
-            Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
-            Ok(Err(e)) => panic!("{what}: the events ended: {e}"),
+            Ok(Some(event @ NodeEvent::Connected { .. })) => panic!("{what}: {event:?}"),
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("{what}: the events ended"),
             Err(_) => panic!("{what}: no TLS refusal in time"),
         }
     }

@@ -38,7 +38,7 @@ pub async fn one_spend_per_token_across_processes() {
     let rounds: Vec<Round> = futures::stream::iter(0..ROUNDS)
         .map(|i| {
             let (b, c) = (b.clone(), c.clone());
-            pool.scope(async move {
+            skein::scope(async move {
                 let token = V.set(i).expect("set inside a scope");
                 let kept = token.duplicate();
                 let to_b = skein::request::<ResetHere>(token.duplicate()).expect("request to B");
@@ -99,7 +99,7 @@ pub async fn one_spend_per_token_across_processes() {
 pub async fn a_spend_survives_its_workers_death() {
     let pool = process_pool(2).await;
     let mut events = pool.events();
-    pool.scope(async {
+    skein::scope(async {
         let token = V.set(1).expect("set inside a scope");
         let kept = token.duplicate();
         let start = Instant::now();
@@ -125,7 +125,7 @@ pub async fn a_spend_survives_its_workers_death() {
             .expect_err("the dead worker's spend was forgotten: the kept handle reset");
         assert_eq!(refused.kind(), ResetErrorKind::AlreadyUsed);
         // A crashed dispatch merges nothing (S60); a refused reset changes nothing (S32).
-        assert_eq!(V.get().expect("get"), Some(1));
+        assert_eq!(V.get(), Some(1));
     })
     .await;
     // The call failed because the process died, not for any other reason.
@@ -148,7 +148,7 @@ pub async fn an_unreachable_home_refuses_the_spend() {
     let other = processes[1].clone();
     let mut events = pool.events();
 
-    pool.scope(async {
+    skein::scope(async {
         let control: Token<u32> = dispatch::<Mint>(&home_process.worker, 1)
             .await
             .expect("mint on the child");
@@ -161,7 +161,7 @@ pub async fn an_unreachable_home_refuses_the_spend() {
             "the token's home is the child that minted it, not the parent"
         );
         assert_eq!(
-            V.get().expect("get"),
+            V.get(),
             Some(2),
             "the child's set merged back"
         );
@@ -169,7 +169,7 @@ pub async fn an_unreachable_home_refuses_the_spend() {
         within(BOUND, "resetting a token homed on a live child", V.reset(control))
             .await
             .expect("a token homed on a live child resets at the caller");
-        let value = V.get().expect("get");
+        let value = V.get();
 
         support::signal("-KILL", home_process.pid);
         let deadline = Instant::now() + BOUND;
@@ -187,7 +187,7 @@ pub async fn an_unreachable_home_refuses_the_spend() {
             "an_unreachable_home_refuses_the_spend: LedgerUnavailable after {:.2?}",
             start.elapsed()
         );
-        assert_eq!(V.get().expect("get"), value, "a refused reset changes nothing");
+        assert_eq!(V.get(), value, "a refused reset changes nothing");
 
         // The pool replaces the process; the new one has a ledger of another id.
         let started = wait_event(&mut events, deadline, "the home's replacement starts", |e| {
@@ -214,7 +214,7 @@ pub async fn an_unreachable_home_refuses_the_spend() {
                 }
             }
         }
-        assert_eq!(V.get().expect("get"), value, "refused resets change nothing");
+        assert_eq!(V.get(), value, "refused resets change nothing");
     })
     .await;
 }

@@ -140,7 +140,7 @@ pub enum Response {
 pub async fn here(request: Request) -> Response {
     match request {
         Request::Set(v, value) => Response::Set(var(v).set(value).expect("set in scope")),
-        Request::Get(v) => Response::Get(var(v).get().expect("get")),
+        Request::Get(v) => Response::Get(var(v).get()),
         Request::Reset(v, token) => Response::Reset(
             var(v)
                 .reset(token)
@@ -186,7 +186,7 @@ where
                 }
             },
         };
-        let values = (0..vars).map(|v| var(v).get().expect("get")).collect();
+        let values = (0..vars).map(|v| var(v).get()).collect();
         trace.push((seen, values));
     }
     trace
