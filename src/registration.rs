@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::executor::Routines;
 use crate::routine::{Never, Routine, RoutineError, StreamRoutine};
+use crate::state::State;
 
 /// A marked routine, as `inventory` holds it until a pool is built.
 #[derive(Debug)]
@@ -105,4 +106,17 @@ pub struct IsError<E: RoutineError>(PhantomData<E>);
 /// A stream of plain items, as a routine's stream that cannot fail.
 pub fn infallible<S: Stream>(stream: S) -> impl Stream<Item = Result<S::Item, Never>> {
     stream.map(Ok)
+}
+
+/// A marked routine's `State<T>` argument, from the pool whose worker runs it. A pool
+/// without one panics the routine, naming both, which the caller gets as
+/// `DispatchError::Panicked`: the routine's own error type may be `Never`, so it
+/// cannot carry the failure.
+pub fn state<T: Send + Sync + 'static>(routine: &'static str) -> State<T> {
+    State::get().unwrap_or_else(|e| {
+        panic!(
+            "routine `{routine}` takes a `State<{}>`: {e}",
+            std::any::type_name::<T>()
+        )
+    })
 }

@@ -1,8 +1,9 @@
 //! Building a pool: its routines, its workers, their limits and supervision, and (with
 //! the `cluster` feature) its node and worker processes.
 
+use std::any::TypeId;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[cfg(feature = "cluster")]
@@ -14,6 +15,7 @@ use crate::context::InstallMode;
 use crate::dispatch::{CallMetrics, Caller};
 use crate::executor::{RoutineExecutor, Routines};
 use crate::routine::{Routine, StreamRoutine};
+use crate::state::States;
 
 /// The process group pools join by default when they are given a node.
 pub const DEFAULT_GROUP: &str = "skein.workers";
@@ -85,8 +87,19 @@ pub struct PoolBuilder {
     policy: RestartPolicy,
     timeout: Option<Duration>,
     mode: InstallMode,
+    /// The state factories, in the order given, at most one per type.
+    states: Vec<StateFactory>,
     #[cfg(feature = "cluster")]
     cluster: Cluster,
+}
+
+/// A state's factory, kept until `build()` runs it.
+struct StateFactory {
+    ty: TypeId,
+    type_name: &'static str,
+    /// In a `Mutex` only so that the builder stays `Sync` without asking the factory
+    /// to be: it is taken out once, by value, and never locked while shared.
+    make: Mutex<Box<dyn FnOnce(&mut States) + Send>>,
 }
 
 /// What a pool with a node adds.
@@ -109,6 +122,10 @@ impl fmt::Debug for PoolBuilder {
             .field("admission", &self.admission)
             .field("policy", &self.policy)
             .field("timeout", &self.timeout)
+            .field(
+                "states",
+                &self.states.iter().map(|s| s.type_name).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -125,6 +142,7 @@ impl Pool {
             policy: RestartPolicy::default(),
             timeout: None,
             mode: InstallMode::Lenient,
+            states: Vec::new(),
             #[cfg(feature = "cluster")]
             cluster: Cluster {
                 node: None,
@@ -163,6 +181,70 @@ impl PoolBuilder {
         if !self.routines.add_stream::<R>() {
             self.duplicate.get_or_insert(R::NAME);
         }
+        self
+    }
+
+    /// Gives the pool a state of type `T`, which every routine run on its workers reads
+    /// through [`State<T>`](crate::State): a database pool, a config, an HTTP client.
+    /// `factory` runs once, when [`build`](PoolBuilder::build) is called, after the
+    /// settings are checked and before any worker starts; the value it makes lives as
+    /// long as the pool and is shared by every call (`T` is `Send + Sync`, and read
+    /// through `&T`: interior mutability is the state's own business).
+    ///
+    /// A worker process builds its pool from the same builder function the parent
+    /// does (see [`serve_if_worker`](crate::serve_if_worker), feature `cluster`), so
+    /// each worker process runs the factory once and its routines see its own value:
+    /// a state need not be serializable, and never travels.
+    ///
+    /// A pool has one state per type: a second `state` of the same type replaces the
+    /// first, whose factory then never runs (as every other setting, the last one
+    /// given wins). Two states of one type are told apart by a newtype each.
+    ///
+    /// A factory that panics panics `build`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use skein::{Pool, State};
+    ///
+    /// struct Config {
+    ///     greeting: String,
+    /// }
+    ///
+    /// #[skein::routine(name = "doc.builder_state.greet")]
+    /// async fn greet(name: String, config: State<Config>, served: State<AtomicU64>) -> String {
+    ///     served.fetch_add(1, Ordering::Relaxed);
+    ///     format!("{} {name}", config.greeting)
+    /// }
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = Pool::builder()
+    ///     .workers(2)
+    ///     .state(|| Config { greeting: "hello".into() })
+    ///     .state(|| AtomicU64::new(0))
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(pool.call::<Greet>("ada".into()).await?, "hello ada");
+    /// assert_eq!(pool.call::<Greet>("bo".into()).await?, "hello bo");
+    /// // Both calls, on whichever worker, counted in the one shared value.
+    /// assert_eq!(pool.state::<AtomicU64>().unwrap().load(Ordering::Relaxed), 2);
+    /// # Ok(()) }
+    /// ```
+    pub fn state<T, F>(mut self, factory: F) -> Self
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let ty = TypeId::of::<T>();
+        self.states.retain(|s| s.ty != ty);
+        self.states.push(StateFactory {
+            ty,
+            type_name: std::any::type_name::<T>(),
+            make: Mutex::new(Box::new(move |states: &mut States| {
+                states.insert(factory())
+            })),
+        });
         self
     }
 
@@ -220,8 +302,6 @@ impl PoolBuilder {
     ///   marked or registered explicitly.
     /// - [`BuildError::Start`] (and, feature `cluster`, `BuildError::Node`) for an
     ///   actor, or the node of a pool of worker processes, that failed to start.
-    // `self` changes only where a cluster is settled or marked routines are added.
-    #[cfg_attr(not(any(feature = "cluster", feature = "macros")), allow(unused_mut))]
     pub async fn build(mut self) -> Result<Pool, BuildError> {
         // Before anything starts: a pool of worker processes makes a node when settled.
         self.validate()?;
@@ -240,12 +320,20 @@ impl PoolBuilder {
         }
         let limits = self.limits();
         let workers = WorkerSet::new();
+        // Once the settings are known good, and before any worker could run a routine
+        // that reads a state.
+        let mut states = States::default();
+        for state in self.states.drain(..) {
+            let make = state.make.into_inner().unwrap_or_else(|p| p.into_inner());
+            make(&mut states);
+        }
         let caller = Arc::new(Caller {
             workers: workers.clone(),
             timeout: self.timeout,
             mode: self.mode,
             limits,
             metrics: CallMetrics::new(self.routines.call_names()),
+            states,
         });
         // The executor holds its pool weakly, from the start: a routine's nested calls
         // go through it, and a routine never keeps its pool alive.
