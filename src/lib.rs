@@ -117,7 +117,7 @@ pub use skein_macros::routine;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::registration::{
-        infallible, state, Arg, IsArg, IsError, IsOutput, Output, Registration,
+        infallible, Arg, FromPool, IsArg, IsError, IsOutput, Output, Registration,
     };
     pub use futures::Stream;
     pub use inventory;

@@ -108,15 +108,28 @@ pub fn infallible<S: Stream>(stream: S) -> impl Stream<Item = Result<S::Item, Ne
     stream.map(Ok)
 }
 
-/// A marked routine's `State<T>` argument, from the pool whose worker runs it. A pool
-/// without one panics the routine, naming both, which the caller gets as
-/// `DispatchError::Panicked`: the routine's own error type may be `Never`, so it
-/// cannot carry the failure.
-pub fn state<T: Send + Sync + 'static>(routine: &'static str) -> State<T> {
-    State::get().unwrap_or_else(|e| {
-        panic!(
-            "routine `{routine}` takes a `State<{}>`: {e}",
-            std::any::type_name::<T>()
-        )
-    })
+/// A marked routine's `State<T>` argument, from the pool whose worker runs it: what
+/// the macro asks of an argument whose type is named `State<...>`, so one that is not
+/// skein's is reported in these words rather than as a type mismatch.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not `skein::State<T>`",
+    label = "read from the pool's state, because its type is named `State`",
+    note = "`#[skein::routine]` takes an argument whose type is named `State<T>` as the pool's `skein::State<T>`, fetched on the worker rather than sent: use `skein::State`, or give a type of your own another name to send it as an arg"
+)]
+pub trait FromPool: Sized {
+    /// The state, or a panic naming `routine` and the type if the pool has none,
+    /// which the caller gets as `DispatchError::Panicked`: the routine's own error
+    /// type may be `Never`, so it cannot carry the failure.
+    fn from_pool(routine: &'static str) -> Self;
+}
+
+impl<T: Send + Sync + 'static> FromPool for State<T> {
+    fn from_pool(routine: &'static str) -> State<T> {
+        State::get().unwrap_or_else(|e| {
+            panic!(
+                "routine `{routine}` takes a `State<{}>`: {e}",
+                std::any::type_name::<T>()
+            )
+        })
+    }
 }

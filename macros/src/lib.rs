@@ -72,7 +72,8 @@ use syn::{
 /// `where` clause, `impl Trait` or reference arguments (`&str`: take `String`), and
 /// `self`, because args are decoded on a worker into owned values of one type; an
 /// argument, output or error type without the serde and `Send` impls a routine needs;
-/// a stream without `+ Send + 'static`.
+/// a stream without `+ Send + 'static`; an argument of a type named `State<...>`
+/// that is not `skein::State`.
 #[proc_macro_attribute]
 pub fn routine(attr: TokenStream, item: TokenStream) -> TokenStream {
     let options = syn::parse_macro_input!(attr as Options);
@@ -186,12 +187,12 @@ fn expand(options: Options, function: &ItemFn) -> syn::Result<TokenStream2> {
     // routine's error type may be `Never`, so it cannot carry it, and the caller gets
     // the panic as the typed `DispatchError::Panicked` (logged at ERROR on the worker).
     // The type is the one the user wrote, so a `State` that is not skein's is refused
-    // there by the compiler.
+    // there, in words that say why (`FromPool`).
     let fetch_states: Vec<TokenStream2> = states
         .iter()
         .map(|(name, ty)| {
             quote_spanned! {ty.span()=>
-                let #name: #ty = ::skein::__private::state(Self::NAME);
+                let #name = <#ty as ::skein::__private::FromPool>::from_pool(Self::NAME);
             }
         })
         .collect();

@@ -93,13 +93,17 @@ pub struct PoolBuilder {
     cluster: Cluster,
 }
 
+/// A state's factory, erased to what `build()` does with it: make the value and add
+/// it to the pool's states.
+type MakeState = Box<dyn FnOnce(&mut States) + Send>;
+
 /// A state's factory, kept until `build()` runs it.
 struct StateFactory {
     ty: TypeId,
     type_name: &'static str,
     /// In a `Mutex` only so that the builder stays `Sync` without asking the factory
     /// to be: it is taken out once, by value, and never locked while shared.
-    make: Mutex<Box<dyn FnOnce(&mut States) + Send>>,
+    make: Mutex<MakeState>,
 }
 
 /// What a pool with a node adds.
@@ -290,7 +294,9 @@ impl PoolBuilder {
 
     /// Starts the supervisor and its workers. With feature `macros` (on by default),
     /// every routine marked [`#[skein::routine]`](macro@crate::routine) that the program links
-    /// is added first, beside the ones registered explicitly.
+    /// is added first, beside the ones registered explicitly. Then each state's factory
+    /// runs (see [`state`](PoolBuilder::state)), in the order given, before any worker
+    /// starts.
     ///
     /// # Errors
     ///
