@@ -58,8 +58,8 @@ use std::sync::Arc;
 ///
 /// // Outside a routine there is no pool to read it from.
 /// assert_eq!(
-///     State::<Greeting>::get().unwrap_err(),
-///     skein::StateError::NotInRoutine
+///     State::<Greeting>::get().err(),
+///     Some(skein::StateError::NotInRoutine)
 /// );
 /// // The fn is still a fn: a test gives it a state of its own.
 /// assert_eq!(shout("bo".into(), State::new(Greeting("hi".into()))).await, "HI bo!");

@@ -196,7 +196,7 @@ impl PoolBuilder {
     /// through `&T`: interior mutability is the state's own business).
     ///
     /// A worker process builds its pool from the same builder function the parent
-    /// does (see [`serve_if_worker`](crate::serve_if_worker), feature `cluster`), so
+    /// does (see `skein::serve_if_worker`, feature `cluster`), so
     /// each worker process runs the factory once and its routines see its own value:
     /// a state need not be serializable, and never travels.
     ///
