@@ -99,11 +99,12 @@ async fn list_notes(db: State<Db>) -> Result<(u32, Vec<(u32, String)>), ErrorMes
 }
 
 /// The pool this process and (with `cluster`) every worker process builds: the
-/// routines register themselves; the state is the one thing to give.
+/// routines register themselves; the state is the one thing to give. Opening can
+/// fail, so it is a `try_state`: a database that does not open fails `build()`.
 fn routines() -> PoolBuilder {
-    Pool::builder().state(|| {
-        let path = std::env::var_os(DB_ENV).expect("main sets the database's path");
-        Db::open(Path::new(&path)).expect("the database opens")
+    Pool::builder().try_state(|| -> Result<Db, Box<dyn std::error::Error + Send + Sync>> {
+        let path = std::env::var_os(DB_ENV).ok_or("main sets the database's path")?;
+        Ok(Db::open(Path::new(&path))?)
     })
 }
 

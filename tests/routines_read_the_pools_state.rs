@@ -275,3 +275,48 @@ async fn a_second_state_of_one_type_replaces_the_first() {
         "the replaced factory never ran"
     );
 }
+
+/// Counts its drops in the `Arc` it holds.
+struct DropCounted(Arc<AtomicUsize>);
+impl Drop for DropCounted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_factory_that_fails_fails_the_build_naming_its_type() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let made = Arc::clone(&dropped);
+    let built = Pool::builder()
+        .workers(1)
+        .state(move || DropCounted(made))
+        .try_state(|| "not a number".parse::<i64>().map(Factor))
+        .build()
+        .await;
+    let Err(BuildError::State { type_name, source }) = built else {
+        panic!("a failed factory is BuildError::State");
+    };
+    assert_eq!(type_name, std::any::type_name::<Factor>());
+    assert_eq!(source.to_string(), "invalid digit found in string");
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        1,
+        "the state made before it was dropped with the refused build"
+    );
+
+    // One that succeeds is a state like any other.
+    let pool = Pool::builder()
+        .workers(1)
+        .try_state(|| "6".parse::<i64>().map(Factor))
+        .state(|| Prefix("ok".to_string()))
+        .build()
+        .await
+        .expect("pool builds");
+    assert_eq!(
+        within(BOUND, "greet", pool.call::<Greet>("y".to_string()))
+            .await
+            .expect("greet"),
+        "ok y x6"
+    );
+}

@@ -41,6 +41,16 @@ pub enum BuildError {
         /// The name.
         routine: &'static str,
     },
+    /// A state's factory (given to [`PoolBuilder::try_state`]) failed; nothing was
+    /// started.
+    #[error("the pool's state of type `{type_name}` could not be made")]
+    State {
+        /// The state's type, as [`std::any::type_name`] spells it.
+        type_name: &'static str,
+        /// The factory's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The supervisor or a worker failed to start.
     #[error("the pool failed to start")]
     Start(#[from] StartError),
@@ -95,7 +105,7 @@ pub struct PoolBuilder {
 
 /// A state's factory, erased to what `build()` does with it: make the value and add
 /// it to the pool's states.
-type MakeState = Box<dyn FnOnce(&mut States) + Send>;
+type MakeState = Box<dyn FnOnce(&mut States) -> Result<(), BuildError> + Send>;
 
 /// A state's factory, kept until `build()` runs it.
 struct StateFactory {
@@ -204,7 +214,8 @@ impl PoolBuilder {
     /// first, whose factory then never runs (as every other setting, the last one
     /// given wins). Two states of one type are told apart by a newtype each.
     ///
-    /// A factory that panics panics `build`.
+    /// A factory that panics panics `build`; one that can fail is given to
+    /// [`try_state`](PoolBuilder::try_state).
     ///
     /// # Examples
     ///
@@ -235,19 +246,62 @@ impl PoolBuilder {
     /// assert_eq!(pool.state::<AtomicU64>().unwrap().load(Ordering::Relaxed), 2);
     /// # Ok(()) }
     /// ```
-    pub fn state<T, F>(mut self, factory: F) -> Self
+    pub fn state<T, F>(self, factory: F) -> Self
     where
         T: Send + Sync + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
+        self.add_state::<T>(Box::new(move |states: &mut States| {
+            states.insert(factory());
+            Ok(())
+        }))
+    }
+
+    /// [`state`](PoolBuilder::state) with a factory that can fail, as opening a
+    /// database can: its error fails [`build`](PoolBuilder::build) with
+    /// [`BuildError::State`], naming the type, and nothing is started (the states
+    /// already made are dropped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use skein::{BuildError, Pool};
+    ///
+    /// struct Config(String);
+    ///
+    /// # #[tokio::main] async fn main() {
+    /// let built = Pool::builder()
+    ///     .try_state(|| std::fs::read_to_string("/no/such/config").map(Config))
+    ///     .build()
+    ///     .await;
+    /// let Err(BuildError::State { type_name, .. }) = built else {
+    ///     panic!("a factory that fails fails the build");
+    /// };
+    /// assert!(type_name.ends_with("Config"));
+    /// # }
+    /// ```
+    pub fn try_state<T, E, F>(self, factory: F) -> Self
+    where
+        T: Send + Sync + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+        F: FnOnce() -> Result<T, E> + Send + 'static,
+    {
+        self.add_state::<T>(Box::new(move |states: &mut States| {
+            states.insert(factory().map_err(|e| BuildError::State {
+                type_name: std::any::type_name::<T>(),
+                source: e.into(),
+            })?);
+            Ok(())
+        }))
+    }
+
+    fn add_state<T: 'static>(mut self, make: MakeState) -> Self {
         let ty = TypeId::of::<T>();
         self.states.retain(|s| s.ty != ty);
         self.states.push(StateFactory {
             ty,
             type_name: std::any::type_name::<T>(),
-            make: Mutex::new(Box::new(move |states: &mut States| {
-                states.insert(factory())
-            })),
+            make: Mutex::new(make),
         });
         self
     }
@@ -308,6 +362,8 @@ impl PoolBuilder {
     ///   marked or registered explicitly.
     /// - [`BuildError::Start`] (and, feature `cluster`, `BuildError::Node`) for an
     ///   actor, or the node of a pool of worker processes, that failed to start.
+    /// - [`BuildError::State`] for a factory given to
+    ///   [`try_state`](PoolBuilder::try_state) that failed.
     pub async fn build(mut self) -> Result<Pool, BuildError> {
         // Before anything starts: a pool of worker processes makes a node when settled.
         self.validate()?;
@@ -331,7 +387,7 @@ impl PoolBuilder {
         let mut states = States::default();
         for state in self.states.drain(..) {
             let make = state.make.into_inner().unwrap_or_else(|p| p.into_inner());
-            make(&mut states);
+            make(&mut states)?;
         }
         let caller = Arc::new(Caller {
             workers: workers.clone(),
