@@ -240,6 +240,8 @@ fn expand(options: Options, function: &ItemFn) -> syn::Result<TokenStream2> {
             None => (item, never(), quote!(::skein::__private::infallible(#call))),
         };
         let checks = checks(arg_checks, &item_type, &error_type);
+        // `#unpack` fetches the states in `run` itself: a stream's `run` is called on
+        // its first step, inside the dispatch frame the states are read from.
         let body = quote! {
             #checks
             impl ::skein::StreamRoutine for #struct_name {
