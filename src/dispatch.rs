@@ -23,6 +23,7 @@ use tokio::sync::oneshot;
 use crate::context::payload;
 use crate::context::{Context, InstallMode};
 use crate::routine::{Never, Routine};
+use crate::state::States;
 
 /// How a pool's callers reach its workers: the workers, and the settings every call
 /// made through the pool shares. A routine's nested calls come through the same one.
@@ -35,6 +36,9 @@ pub(crate) struct Caller {
     /// The limits of the frames the pool sends: its node's.
     pub(crate) limits: Limits,
     pub(crate) metrics: CallMetrics,
+    /// The pool's states: here because the executor already holds the `Caller`, so a
+    /// routine on this pool's workers finds them through its dispatch frame.
+    pub(crate) states: States,
 }
 
 /// The metric handles of the routines a pool registered, taken when it was built, so

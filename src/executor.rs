@@ -26,6 +26,7 @@ use crate::context::payload;
 use crate::context::{Context, InstallError, InstallMode};
 use crate::dispatch::{Caller, Parent};
 use crate::routine::{Routine, StreamRoutine};
+use crate::state::{State, StateError};
 
 tokio::task_local! {
     /// The dispatch a routine body runs in: set by the worker around every step.
@@ -93,6 +94,29 @@ pub async fn call<R: Routine>(args: R::Args) -> Result<R::Output, DispatchError<
         trace: frame.trace,
     };
     caller.call::<R>(args, caller.timeout, Some(parent)).await
+}
+
+// Written here rather than in `state.rs`, because the dispatch frame it reads is
+// private to this file (and `state.rs` must not import what imports it).
+impl<T: Send + Sync + 'static> State<T> {
+    /// The state of type `T` of the pool whose worker runs the current routine, as it
+    /// was built when the pool was (see [`PoolBuilder::state`](crate::PoolBuilder::state)).
+    /// On a worker process that is the state that process built.
+    ///
+    /// # Errors
+    ///
+    /// [`StateError::Missing`] if the pool was given no state of type `T`,
+    /// [`StateError::NotInRoutine`] outside a routine's body, and
+    /// [`StateError::PoolDropped`] if the pool was dropped while the routine ran.
+    pub fn get() -> Result<State<T>, StateError> {
+        let pool = DISPATCH
+            .try_with(|frame| frame.pool.upgrade())
+            .map_err(|_| StateError::NotInRoutine)?;
+        let caller = pool.ok_or(StateError::PoolDropped)?;
+        caller.states.get::<T>().ok_or(StateError::Missing {
+            type_name: std::any::type_name::<T>(),
+        })
+    }
 }
 
 /// Where the running routine body was dispatched from.

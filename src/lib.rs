@@ -49,6 +49,7 @@ pub mod prelude;
 #[cfg(feature = "macros")]
 mod registration;
 mod routine;
+mod state;
 #[cfg(feature = "tower")]
 pub mod tower;
 
@@ -67,6 +68,7 @@ pub use pool::stream::RoutineStream;
 pub use pool::{Events, Pool, WaitError};
 pub use routine::{ErrorMessage, Never, Routine, RoutineError, StreamRoutine};
 pub use skein_actors::{DispatchError, RestartPolicy, SupervisionEvent};
+pub use state::{State, StateError};
 
 /// A routine written as a function: `#[skein::routine]` on an `async fn` writes the
 /// type a pool calls, and every pool registers it.
@@ -120,7 +122,7 @@ pub use skein_macros::routine;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::registration::{
-        infallible, Arg, IsArg, IsError, IsOutput, Output, Registration,
+        infallible, Arg, FromPool, IsArg, IsError, IsOutput, Output, Registration,
     };
     pub use futures::Stream;
     pub use inventory;

@@ -23,6 +23,7 @@ pub use events::Events;
 
 use crate::dispatch::Caller;
 use crate::routine::{Routine, StreamRoutine};
+use crate::state::State;
 use stream::RoutineStream;
 
 /// A pool of supervised workers that run routines.
@@ -122,6 +123,13 @@ impl Pool {
     /// the stream cancels the routine and runs its cleanup.
     pub fn stream<R: StreamRoutine>(&self, args: R::Args) -> RoutineStream<R> {
         RoutineStream::open(self.shared.caller.clone(), args, None)
+    }
+
+    /// The pool's state of type `T` (see [`PoolBuilder::state`](crate::PoolBuilder::state)),
+    /// or `None` if it was given none: the value this process built, the one its own
+    /// workers' routines read. (A worker process reads the one it built itself.)
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<State<T>> {
+        self.shared.caller.states.get::<T>()
     }
 
     /// The supervisors' events, from now on.

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::executor::Routines;
 use crate::routine::{Never, Routine, RoutineError, StreamRoutine};
+use crate::state::State;
 
 /// A marked routine, as `inventory` holds it until a pool is built.
 #[derive(Debug)]
@@ -105,4 +106,30 @@ pub struct IsError<E: RoutineError>(PhantomData<E>);
 /// A stream of plain items, as a routine's stream that cannot fail.
 pub fn infallible<S: Stream>(stream: S) -> impl Stream<Item = Result<S::Item, Never>> {
     stream.map(Ok)
+}
+
+/// A marked routine's `State<T>` argument, from the pool whose worker runs it: what
+/// the macro asks of an argument whose type is named `State<...>`, so one that is not
+/// skein's is reported in these words rather than as a type mismatch.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not `skein::State<T>`",
+    label = "read from the pool's state, because its type is named `State`",
+    note = "`#[skein::routine]` takes an argument whose type is named `State<T>` as the pool's `skein::State<T>`, fetched on the worker rather than sent: use `skein::State`, or give a type of your own another name to send it as an arg"
+)]
+pub trait FromPool: Sized {
+    /// The state, or a panic naming `routine` and the type if the pool has none,
+    /// which the caller gets as `DispatchError::Panicked`: the routine's own error
+    /// type may be `Never`, so it cannot carry the failure.
+    fn from_pool(routine: &'static str) -> Self;
+}
+
+impl<T: Send + Sync + 'static> FromPool for State<T> {
+    fn from_pool(routine: &'static str) -> State<T> {
+        State::get().unwrap_or_else(|e| {
+            panic!(
+                "routine `{routine}` takes a `State<{}>`: {e}",
+                std::any::type_name::<T>()
+            )
+        })
+    }
 }

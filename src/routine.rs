@@ -193,6 +193,13 @@ impl From<crate::context::SetError> for ErrorMessage {
     }
 }
 
+/// A pool's state that could not be read, as the routine's own message.
+impl From<crate::state::StateError> for ErrorMessage {
+    fn from(e: crate::state::StateError) -> ErrorMessage {
+        ErrorMessage(e.to_string())
+    }
+}
+
 /// A token that could not be reset, as the routine's own message.
 impl<T> From<crate::context::ResetError<T>> for ErrorMessage {
     fn from(e: crate::context::ResetError<T>) -> ErrorMessage {

@@ -231,6 +231,9 @@ assert_value!(skein::DispatchInfo: Send & Sync & Unpin);
 assert_value!(skein::RestartPolicy: Send & Sync & Unpin);
 assert_value!(skein::SupervisionEvent: Send & Sync & Unpin);
 assert_value!(skein::Never: Send & Sync & Unpin);
+// A state is shared by every routine of the pool, on any thread: `T` is `Send + Sync`.
+assert_value!(skein::State<String>: Send & Sync & Unpin);
+assert_value!(skein::StateError: Send & Sync & Unpin);
 
 /// Every stream routine's stream is `Send` and `Unpin` (so `StreamExt::next` works
 /// on it, and it can move into a spawned task), whatever its item type.
@@ -346,6 +349,7 @@ assert_boxable_error!(
     skein::BuildError,
     skein::WaitError,
     skein::RequestError,
+    skein::StateError,
     skein::SetError,
     skein::GetError,
     skein::ResetError<u64>,

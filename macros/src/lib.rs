@@ -36,6 +36,14 @@ use syn::{
 /// - **`Args`**: the arguments, by their types: `()` for none, the type itself for
 ///   one (`async fn fib(n: u32)` is called `pool.call::<Fib>(15)`), a tuple for two or
 ///   more (`pool.call::<Add>((1, 2))`).
+/// - **state**: an argument of type `State<T>` (written `State<T>` or
+///   `skein::State<T>`; it is recognized by that name) is not one of the `Args`: the
+///   routine fetches the state of type `T` from the pool whose worker runs it (see
+///   `PoolBuilder::state`), and the fn gets it in that place. `async fn find(id: u64,
+///   db: State<Db>)` is called `pool.call::<Find>(7)`. A pool without that state
+///   fails the call with `DispatchError::Panicked`, whose message names the routine
+///   and the type: a routine that cannot fail has no error to carry it, and a
+///   missing state is a pool built wrong, not something to handle call by call.
 /// - **`Output` and `Error`**: a fn returning `Result<T, E>` has `Output = T` and
 ///   `Error = E` (the caller gets an `Err(e)` as `DispatchError::Routine(e)`); a fn
 ///   returning anything else, or nothing, has that as its `Output` and
@@ -64,7 +72,8 @@ use syn::{
 /// `where` clause, `impl Trait` or reference arguments (`&str`: take `String`), and
 /// `self`, because args are decoded on a worker into owned values of one type; an
 /// argument, output or error type without the serde and `Send` impls a routine needs;
-/// a stream without `+ Send + 'static`.
+/// a stream without `+ Send + 'static`; an argument of a type named `State<...>`
+/// that is not `skein::State`.
 #[proc_macro_attribute]
 pub fn routine(attr: TokenStream, item: TokenStream) -> TokenStream {
     let options = syn::parse_macro_input!(attr as Options);
@@ -134,8 +143,14 @@ fn expand(options: Options, function: &ItemFn) -> syn::Result<TokenStream2> {
     check_signature(&options, function)?;
     let struct_name = struct_name(fn_name)?;
 
+    // The fn's arguments in order, each with a local name (mixed-site, so it never
+    // meets the user's): the ones that travel make the `Args`, a `State<T>` is
+    // fetched from the pool instead.
+    let mut arg_names = Vec::new();
     let mut arg_types = Vec::new();
-    for input in &signature.inputs {
+    let mut travelling = Vec::new();
+    let mut states = Vec::new();
+    for (i, input) in signature.inputs.iter().enumerate() {
         match input {
             FnArg::Receiver(receiver) => {
                 return Err(syn::Error::new_spanned(
@@ -145,23 +160,43 @@ fn expand(options: Options, function: &ItemFn) -> syn::Result<TokenStream2> {
             }
             FnArg::Typed(arg) => {
                 check_owned(&arg.ty)?;
-                arg_types.push((*arg.ty).clone());
+                let name = format_ident!("arg{}", i, span = Span::mixed_site());
+                if is_state(&arg.ty) {
+                    states.push((name.clone(), (*arg.ty).clone()));
+                } else {
+                    travelling.push(name.clone());
+                    arg_types.push((*arg.ty).clone());
+                }
+                arg_names.push(name);
             }
         }
     }
-    // Local names for the unpacked args; mixed-site, so they never meet the user's.
-    let arg_names: Vec<Ident> = (0..arg_types.len())
-        .map(|i| format_ident!("arg{}", i, span = Span::mixed_site()))
-        .collect();
     let args = format_ident!("args", span = Span::mixed_site());
     let (args_type, unpack) = match arg_types.as_slice() {
         [] => (quote!(()), quote!(let () = #args;)),
         [only] => {
-            let name = &arg_names[0];
+            let name = &travelling[0];
             (quote!(#only), quote!(let #name = #args;))
         }
-        many => (quote!((#(#many,)*)), quote!(let (#(#arg_names,)*) = #args;)),
+        many => (
+            quote!((#(#many,)*)),
+            quote!(let (#(#travelling,)*) = #args;),
+        ),
     };
+    // A missing state panics, with a message naming the routine and the type: the
+    // routine's error type may be `Never`, so it cannot carry it, and the caller gets
+    // the panic as the typed `DispatchError::Panicked` (logged at ERROR on the worker).
+    // The type is the one the user wrote, so a `State` that is not skein's is refused
+    // there, in words that say why (`FromPool`).
+    let fetch_states: Vec<TokenStream2> = states
+        .iter()
+        .map(|(name, ty)| {
+            quote_spanned! {ty.span()=>
+                let #name = <#ty as ::skein::__private::FromPool>::from_pool(Self::NAME);
+            }
+        })
+        .collect();
+    let unpack = quote!(#unpack #(#fetch_states)*);
     let call = quote!(#fn_name(#(#arg_names),*));
 
     let name = match &options.name {
@@ -205,6 +240,8 @@ fn expand(options: Options, function: &ItemFn) -> syn::Result<TokenStream2> {
             None => (item, never(), quote!(::skein::__private::infallible(#call))),
         };
         let checks = checks(arg_checks, &item_type, &error_type);
+        // `#unpack` fetches the states in `run` itself: a stream's `run` is called on
+        // its first step, inside the dispatch frame the states are read from.
         let body = quote! {
             #checks
             impl ::skein::StreamRoutine for #struct_name {
@@ -233,13 +270,22 @@ fn expand(options: Options, function: &ItemFn) -> syn::Result<TokenStream2> {
             Some(ty) => split_result(ty)?,
             None => None,
         };
-        let (output_type, error_type, future) = match split {
-            Some((t, e)) => (t, e, call),
+        let returns_result = split.is_some();
+        let (output_type, error_type, result) = match split {
+            Some((t, e)) => (t, e, quote!(#call.await)),
             None => (
                 output.unwrap_or_else(|| syn::parse_quote!(())),
                 never(),
-                quote!(async move { ::core::result::Result::Ok(#call.await) }),
+                quote!(::core::result::Result::Ok(#call.await)),
             ),
+        };
+        // A routine with no state returns the fn's own future when it can (one state
+        // machine fewer); one with a state fetches it inside the future, because the
+        // dispatch frame it is read from is set around the future's polls, not `run`.
+        let run_body = if states.is_empty() && returns_result {
+            quote!(#unpack #call)
+        } else {
+            quote!(async move { #unpack #result })
         };
         let checks = checks(arg_checks, &output_type, &error_type);
         let body = quote! {
@@ -252,8 +298,7 @@ fn expand(options: Options, function: &ItemFn) -> syn::Result<TokenStream2> {
                 fn run(#args: Self::Args) -> impl ::core::future::Future<
                     Output = ::core::result::Result<Self::Output, Self::Error>,
                 > + ::core::marker::Send {
-                    #unpack
-                    #future
+                    #run_body
                 }
             }
             ::skein::__private::inventory::submit! {
@@ -366,6 +411,20 @@ fn struct_name(fn_name: &Ident) -> syn::Result<Ident> {
         ));
     }
     Ok(Ident::new(&camel, fn_name.span()))
+}
+
+/// `State<T>` (by its last path segment, as `skein::State<T>` or an imported
+/// `State<T>`): the pool's state, fetched on the worker rather than sent.
+fn is_state(ty: &Type) -> bool {
+    let Type::Path(path) = ty else {
+        return false;
+    };
+    let Some(last) = path.path.segments.last() else {
+        return false;
+    };
+    path.qself.is_none()
+        && last.ident == "State"
+        && matches!(&last.arguments, PathArguments::AngleBracketed(args) if args.args.len() == 1)
 }
 
 /// Refuses a type that borrows: a worker decodes args into owned values.

@@ -1,8 +1,9 @@
 //! Building a pool: its routines, its workers, their limits and supervision, and (with
 //! the `cluster` feature) its node and worker processes.
 
+use std::any::TypeId;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[cfg(feature = "cluster")]
@@ -14,6 +15,7 @@ use crate::context::InstallMode;
 use crate::dispatch::{CallMetrics, Caller};
 use crate::executor::{RoutineExecutor, Routines};
 use crate::routine::{Routine, StreamRoutine};
+use crate::state::States;
 
 /// The process group pools join by default when they are given a node.
 pub const DEFAULT_GROUP: &str = "skein.workers";
@@ -38,6 +40,16 @@ pub enum BuildError {
     DuplicateRoutine {
         /// The name.
         routine: &'static str,
+    },
+    /// A state's factory (given to [`PoolBuilder::try_state`]) failed; nothing was
+    /// started.
+    #[error("the pool's state of type `{type_name}` could not be made")]
+    State {
+        /// The state's type, as [`std::any::type_name`] spells it.
+        type_name: &'static str,
+        /// The factory's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The supervisor or a worker failed to start.
     #[error("the pool failed to start")]
@@ -85,8 +97,23 @@ pub struct PoolBuilder {
     policy: RestartPolicy,
     timeout: Option<Duration>,
     mode: InstallMode,
+    /// The state factories, in the order given, at most one per type.
+    states: Vec<StateFactory>,
     #[cfg(feature = "cluster")]
     cluster: Cluster,
+}
+
+/// A state's factory, erased to what `build()` does with it: make the value and add
+/// it to the pool's states.
+type MakeState = Box<dyn FnOnce(&mut States) -> Result<(), BuildError> + Send>;
+
+/// A state's factory, kept until `build()` runs it.
+struct StateFactory {
+    ty: TypeId,
+    type_name: &'static str,
+    /// In a `Mutex` only so that the builder stays `Sync` without asking the factory
+    /// to be: it is taken out once, by value, and never locked while shared.
+    make: Mutex<MakeState>,
 }
 
 /// What a pool with a node adds.
@@ -109,6 +136,10 @@ impl fmt::Debug for PoolBuilder {
             .field("admission", &self.admission)
             .field("policy", &self.policy)
             .field("timeout", &self.timeout)
+            .field(
+                "states",
+                &self.states.iter().map(|s| s.type_name).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -125,6 +156,7 @@ impl Pool {
             policy: RestartPolicy::default(),
             timeout: None,
             mode: InstallMode::Lenient,
+            states: Vec::new(),
             #[cfg(feature = "cluster")]
             cluster: Cluster {
                 node: None,
@@ -163,6 +195,114 @@ impl PoolBuilder {
         if !self.routines.add_stream::<R>() {
             self.duplicate.get_or_insert(R::NAME);
         }
+        self
+    }
+
+    /// Gives the pool a state of type `T`, which every routine run on its workers reads
+    /// through [`State<T>`](crate::State): a database pool, a config, an HTTP client.
+    /// `factory` runs once, when [`build`](PoolBuilder::build) is called, after the
+    /// settings are checked and before any worker starts; the value it makes lives as
+    /// long as the pool and is shared by every call (`T` is `Send + Sync`, and read
+    /// through `&T`: interior mutability is the state's own business).
+    ///
+    /// A worker process builds its pool from the same builder function the parent
+    /// does (see `skein::serve_if_worker`, feature `cluster`), so
+    /// each worker process runs the factory once and its routines see its own value:
+    /// a state need not be serializable, and never travels.
+    ///
+    /// A pool has one state per type: a second `state` of the same type replaces the
+    /// first, whose factory then never runs (as every other setting, the last one
+    /// given wins). Two states of one type are told apart by a newtype each.
+    ///
+    /// A factory that panics panics `build`; one that can fail is given to
+    /// [`try_state`](PoolBuilder::try_state).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use skein::{Pool, State};
+    ///
+    /// struct Config {
+    ///     greeting: String,
+    /// }
+    ///
+    /// #[skein::routine(name = "doc.builder_state.greet")]
+    /// async fn greet(name: String, config: State<Config>, served: State<AtomicU64>) -> String {
+    ///     served.fetch_add(1, Ordering::Relaxed);
+    ///     format!("{} {name}", config.greeting)
+    /// }
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = Pool::builder()
+    ///     .workers(2)
+    ///     .state(|| Config { greeting: "hello".into() })
+    ///     .state(|| AtomicU64::new(0))
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(pool.call::<Greet>("ada".into()).await?, "hello ada");
+    /// assert_eq!(pool.call::<Greet>("bo".into()).await?, "hello bo");
+    /// // Both calls, on whichever worker, counted in the one shared value.
+    /// assert_eq!(pool.state::<AtomicU64>().unwrap().load(Ordering::Relaxed), 2);
+    /// # Ok(()) }
+    /// ```
+    pub fn state<T, F>(self, factory: F) -> Self
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        self.add_state::<T>(Box::new(move |states: &mut States| {
+            states.insert(factory());
+            Ok(())
+        }))
+    }
+
+    /// [`state`](PoolBuilder::state) with a factory that can fail, as opening a
+    /// database can: its error fails [`build`](PoolBuilder::build) with
+    /// [`BuildError::State`], naming the type, and nothing is started (the states
+    /// already made are dropped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use skein::{BuildError, Pool};
+    ///
+    /// struct Config(String);
+    ///
+    /// # #[tokio::main] async fn main() {
+    /// let built = Pool::builder()
+    ///     .try_state(|| std::fs::read_to_string("/no/such/config").map(Config))
+    ///     .build()
+    ///     .await;
+    /// let Err(BuildError::State { type_name, .. }) = built else {
+    ///     panic!("a factory that fails fails the build");
+    /// };
+    /// assert!(type_name.ends_with("Config"));
+    /// # }
+    /// ```
+    pub fn try_state<T, E, F>(self, factory: F) -> Self
+    where
+        T: Send + Sync + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+        F: FnOnce() -> Result<T, E> + Send + 'static,
+    {
+        self.add_state::<T>(Box::new(move |states: &mut States| {
+            states.insert(factory().map_err(|e| BuildError::State {
+                type_name: std::any::type_name::<T>(),
+                source: e.into(),
+            })?);
+            Ok(())
+        }))
+    }
+
+    fn add_state<T: 'static>(mut self, make: MakeState) -> Self {
+        let ty = TypeId::of::<T>();
+        self.states.retain(|s| s.ty != ty);
+        self.states.push(StateFactory {
+            ty,
+            type_name: std::any::type_name::<T>(),
+            make: Mutex::new(make),
+        });
         self
     }
 
@@ -208,7 +348,9 @@ impl PoolBuilder {
 
     /// Starts the supervisor and its workers. With feature `macros` (on by default),
     /// every routine marked [`#[skein::routine]`](macro@crate::routine) that the program links
-    /// is added first, beside the ones registered explicitly.
+    /// is added first, beside the ones registered explicitly. Then each state's factory
+    /// runs (see [`state`](PoolBuilder::state)), in the order given, before any worker
+    /// starts.
     ///
     /// # Errors
     ///
@@ -220,8 +362,8 @@ impl PoolBuilder {
     ///   marked or registered explicitly.
     /// - [`BuildError::Start`] (and, feature `cluster`, `BuildError::Node`) for an
     ///   actor, or the node of a pool of worker processes, that failed to start.
-    // `self` changes only where a cluster is settled or marked routines are added.
-    #[cfg_attr(not(any(feature = "cluster", feature = "macros")), allow(unused_mut))]
+    /// - [`BuildError::State`] for a factory given to
+    ///   [`try_state`](PoolBuilder::try_state) that failed.
     pub async fn build(mut self) -> Result<Pool, BuildError> {
         // Before anything starts: a pool of worker processes makes a node when settled.
         self.validate()?;
@@ -240,12 +382,20 @@ impl PoolBuilder {
         }
         let limits = self.limits();
         let workers = WorkerSet::new();
+        // Once the settings are known good, and before any worker could run a routine
+        // that reads a state.
+        let mut states = States::default();
+        for state in self.states.drain(..) {
+            let make = state.make.into_inner().unwrap_or_else(|p| p.into_inner());
+            make(&mut states)?;
+        }
         let caller = Arc::new(Caller {
             workers: workers.clone(),
             timeout: self.timeout,
             mode: self.mode,
             limits,
             metrics: CallMetrics::new(self.routines.call_names()),
+            states,
         });
         // The executor holds its pool weakly, from the start: a routine's nested calls
         // go through it, and a routine never keeps its pool alive.

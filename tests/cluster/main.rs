@@ -26,6 +26,7 @@ mod oracle_holds_across_processes;
 #[path = "../support/oracle.rs"]
 mod oracle_model;
 mod oversize_frames_are_refused_typed;
+mod state_is_built_in_every_worker_process;
 mod streams_run_ahead_across_processes;
 mod support;
 mod tls_is_mutual_and_rotates;
@@ -63,6 +64,7 @@ use one_otel_trace_spans_every_process::a_nested_call_across_two_worker_processe
 use one_trace_spans_every_process::a_nested_call_across_two_worker_processes_is_one_trace;
 use oracle_holds_across_processes::any_script_across_processes_matches_one_local_scope;
 use oversize_frames_are_refused_typed::oversize_frames_are_refused_typed_across_the_wire;
+use state_is_built_in_every_worker_process::state_is_built_in_every_worker_process;
 use streams_run_ahead_across_processes::{
     a_worker_process_killed_mid_stream_ends_the_stream_with_node_down,
     an_ahead_stream_across_processes_merges_each_item_as_it_is_taken,
@@ -287,7 +289,9 @@ pub fn routines() -> PoolBuilder {
         .routine::<one_trace_spans_every_process::TraceHere>()
         .routine::<one_trace_spans_every_process::TraceVia>()
         .routine::<oracle_holds_across_processes::OracleStep>()
-        .stream_routine::<streams_run_ahead_across_processes::Steps>();
+        .routine::<state_is_built_in_every_worker_process::StatePid>()
+        .stream_routine::<streams_run_ahead_across_processes::Steps>()
+        .state(state_is_built_in_every_worker_process::build_process_state);
     #[cfg(feature = "otel")]
     let builder = builder.routine::<one_otel_trace_spans_every_process::OtelSpans>();
     builder
@@ -416,6 +420,9 @@ fn tests() -> Vec<Test> {
             "a_worker_process_killed_mid_stream_ends_the_stream_with_node_down",
             || Box::pin(a_worker_process_killed_mid_stream_ends_the_stream_with_node_down()),
         ),
+        ("state_is_built_in_every_worker_process", || {
+            Box::pin(state_is_built_in_every_worker_process())
+        }),
         ("frames_sessions_and_refusals_are_counted", || {
             Box::pin(metrics_count_frames_sessions_and_refusals::frames_sessions_and_refusals_are_counted())
         }),
