@@ -1,7 +1,7 @@
 //! What nearly every program that uses skein names, in one import.
 //!
 //! `use skein::prelude::*;` brings in the pool, context variables, the routine traits
-//! and their error types, [`scope`] and [`call`], and, with the `macros` feature (on
+//! and their error types, a pool's [`State`], [`scope`] and [`call`], and, with the `macros` feature (on
 //! by default), the [`routine`] attribute. Everything else stays at the crate root, so
 //! a glob import of the prelude does not fill a module with names it rarely uses.
 //!
@@ -33,6 +33,7 @@ pub use crate::context::{scope, ContextVar};
 pub use crate::executor::call;
 pub use crate::pool::Pool;
 pub use crate::routine::{ErrorMessage, Never, Routine, StreamRoutine};
+pub use crate::state::State;
 pub use skein_actors::DispatchError;
 
 #[cfg(feature = "macros")]
