@@ -1,9 +1,10 @@
 //! What nearly every program that uses skein names, in one import.
 //!
 //! `use skein::prelude::*;` brings in the pool, context variables, the routine traits
-//! and their error types, a pool's [`State`], [`scope`] and [`call`], and, with the `macros` feature (on
-//! by default), the [`routine`] attribute. Everything else stays at the crate root, so
-//! a glob import of the prelude does not fill a module with names it rarely uses.
+//! and their error types, a pool's [`State`], [`scope`] and [`call`], and, with the
+//! `macros` feature (on by default), the [`routine`] attribute. Everything else stays
+//! at the crate root, so a glob import of the prelude does not fill a module with
+//! names it rarely uses.
 //!
 //! # Examples
 //!
