@@ -167,7 +167,9 @@ impl Pull {
     }
 
     /// The same pull, granting `credits` steps (zero: none, only fetch what is ready;
-    /// the stream never holds more than [`MAX_CREDITS`]).
+    /// the stream never holds more than [`MAX_CREDITS`]). A pull is answered once an
+    /// item is ready: one that grants nothing while the stream has no credit left
+    /// waits for a later grant, or is answered `Cancelled` when the stream is.
     pub fn with_credits(self, credits: u32) -> Pull {
         Pull {
             credits: credits.min(MAX_CREDITS),

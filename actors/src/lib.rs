@@ -30,6 +30,7 @@
 #![forbid(unsafe_code)]
 
 mod dispatch;
+mod event_stream;
 mod failure;
 mod frame;
 mod ids;
@@ -43,6 +44,7 @@ mod trace;
 mod worker;
 
 pub use dispatch::{Dispatch, DispatchKind, Outcome, Pull, Reply, Request, MAX_CREDITS};
+pub use event_stream::EventStream;
 pub use failure::{DispatchError, Failure};
 pub use frame::{DecodeError, EncodeError, Limits, WIRE_VERSION};
 pub use ids::{ChainId, DispatchId, LedgerId, TokenId};

@@ -197,27 +197,16 @@ impl ContextState {
             .chain(self.unspent.keys())
             .chain(self.spent.keys())
             .collect();
-        let entries: Vec<VarEntry> = keys
-            .into_iter()
-            .map(|key| VarEntry {
-                key: key.clone(),
-                binding: match self.bindings.get(key) {
-                    Some(Slot::Value(value)) => Binding::Value(value.clone()),
-                    Some(Slot::NoValue) => Binding::NoValue,
-                    None => Binding::Unchanged,
-                },
-                spent: self
-                    .spent
-                    .get(key)
-                    .map(|ids| ids.iter().copied().collect())
-                    .unwrap_or_default(),
-                unspent: self
-                    .unspent
+        let entries = self.entries(
+            keys,
+            |_| true,
+            |key| {
+                self.unspent
                     .get(key)
                     .map(|ids| ids.keys().copied().collect())
-                    .unwrap_or_default(),
-            })
-            .collect();
+                    .unwrap_or_default()
+            },
+        );
         if drain {
             self.spent.clear();
         }
@@ -230,6 +219,33 @@ impl ContextState {
             ids.retain(|_, hold| hold.is_live());
         }
         self.unspent.retain(|_, ids| !ids.is_empty());
+    }
+
+    /// The entries of a manifest for `keys`: each key's binding where `bound` says it
+    /// travels (else `Unchanged`), its spends not yet on a frame, and the unspent ids
+    /// `unspent` lists for it.
+    fn entries(
+        &self,
+        keys: BTreeSet<&VarKey>,
+        bound: impl Fn(&VarKey) -> bool,
+        unspent: impl Fn(&VarKey) -> Vec<TokenId>,
+    ) -> Vec<VarEntry> {
+        keys.into_iter()
+            .map(|key| VarEntry {
+                key: key.clone(),
+                binding: match self.bindings.get(key) {
+                    Some(Slot::Value(value)) if bound(key) => Binding::Value(value.clone()),
+                    Some(Slot::NoValue) if bound(key) => Binding::NoValue,
+                    _ => Binding::Unchanged,
+                },
+                spent: self
+                    .spent
+                    .get(key)
+                    .map(|ids| ids.iter().copied().collect())
+                    .unwrap_or_default(),
+                unspent: unspent(key),
+            })
+            .collect()
     }
 
     /// Starts a stream's step (again): from here to [`ContextState::step_snapshot`],
@@ -258,32 +274,18 @@ impl ContextState {
             .chain(log.unspent.keys())
             .chain(self.spent.keys())
             .collect();
-        let entries: Vec<VarEntry> = keys
-            .into_iter()
-            .map(|key| VarEntry {
-                key: key.clone(),
-                binding: match self.bindings.get(key) {
-                    Some(Slot::Value(value)) if log.touched.contains(key) => {
-                        Binding::Value(value.clone())
-                    }
-                    Some(Slot::NoValue) if log.touched.contains(key) => Binding::NoValue,
-                    _ => Binding::Unchanged,
-                },
-                spent: self
-                    .spent
-                    .get(key)
-                    .map(|ids| ids.iter().copied().collect())
-                    .unwrap_or_default(),
-                unspent: match (log.unspent.get(key), self.unspent.get(key)) {
-                    (Some(learned), Some(held)) => learned
-                        .iter()
-                        .filter(|id| held.contains_key(id))
-                        .copied()
-                        .collect(),
-                    _ => Vec::new(),
-                },
-            })
-            .collect();
+        let entries = self.entries(
+            keys,
+            |key| log.touched.contains(key),
+            |key| match (log.unspent.get(key), self.unspent.get(key)) {
+                (Some(learned), Some(held)) => learned
+                    .iter()
+                    .filter(|id| held.contains_key(id))
+                    .copied()
+                    .collect(),
+                _ => Vec::new(),
+            },
+        );
         self.spent.clear();
         Manifest::new(self.chain, entries)
     }

@@ -3,14 +3,12 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::mem::Discriminant;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use futures::stream::{self, BoxStream};
-use futures::{Stream, StreamExt};
 use tokio::sync::broadcast;
+
+use crate::event_stream::EventStream;
 
 use crate::metrics;
 
@@ -45,42 +43,7 @@ pub enum NodeEvent {
 /// A node's events, as a stream: what [`Node::events`](crate::Node::events) returns.
 /// Events missed by a slow reader are skipped, as they are by the pool's events
 /// stream; it ends when the node is dropped.
-pub struct NodeEvents {
-    events: BoxStream<'static, NodeEvent>,
-}
-
-impl NodeEvents {
-    fn new(receiver: broadcast::Receiver<NodeEvent>) -> NodeEvents {
-        let events = stream::unfold(receiver, |mut receiver| async move {
-            loop {
-                match receiver.recv().await {
-                    Ok(event) => return Some((event, receiver)),
-                    // A reader that fell behind wants what is happening now, not an
-                    // error it would have to skip by hand.
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                }
-            }
-        });
-        NodeEvents {
-            events: events.boxed(),
-        }
-    }
-}
-
-impl Stream for NodeEvents {
-    type Item = NodeEvent;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<NodeEvent>> {
-        self.events.poll_next_unpin(cx)
-    }
-}
-
-impl fmt::Debug for NodeEvents {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NodeEvents").finish_non_exhaustive()
-    }
-}
+pub type NodeEvents = EventStream<NodeEvent>;
 
 /// Why a connection was refused before it authenticated.
 #[derive(Clone, Debug, PartialEq, Eq)]
