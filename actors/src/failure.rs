@@ -131,6 +131,24 @@ pub enum DispatchError<E = Blob> {
         /// The encoder's message.
         reason: String,
     },
+
+    /// The worker's admission hook refused the call: nothing ran, nothing was spent,
+    /// and nothing merges back.
+    #[error("rejected: {reason}")]
+    Rejected {
+        /// What the hook said.
+        reason: String,
+    },
+    /// The pool is shutting down (the caller's, or the worker's): nothing ran.
+    #[error("the pool is shutting down")]
+    ShuttingDown,
+    /// No worker matches the call's route (its tags or its node), now or within the
+    /// wait the route asked for; nothing was sent.
+    #[error("no worker matches {route}")]
+    NoMatchingWorker {
+        /// The route, as it displays.
+        route: String,
+    },
 }
 
 /// A failure as a worker reports it: the routine's own error is still MessagePack.
@@ -166,6 +184,9 @@ impl<E> DispatchError<E> {
             PoolFailed => PoolFailed,
             NotInRoutine => NotInRoutine,
             Encode { reason } => Encode { reason },
+            Rejected { reason } => Rejected { reason },
+            ShuttingDown => ShuttingDown,
+            NoMatchingWorker { route } => NoMatchingWorker { route },
         })
     }
 
@@ -206,6 +227,9 @@ impl<E> DispatchError<E> {
             PoolFailed => "pool_failed",
             NotInRoutine => "not_in_routine",
             Encode { .. } => "encode",
+            Rejected { .. } => "rejected",
+            ShuttingDown => "shutting_down",
+            NoMatchingWorker { .. } => "no_matching_worker",
         }
     }
 

@@ -61,7 +61,7 @@ pub use supervisor::{
     RestartPolicy, StartError, SupervisionEvent, Supervisor, SupervisorBuilder, WorkerSet,
 };
 pub use trace::{TraceContext, TraceId};
-pub use worker::{crash, Admission, Executor, StreamSession, WorkerMsg};
+pub use worker::{crash, Admission, Executor, Load, StreamSession, WorkerMsg};
 
 /// The derive that makes a message type of your own cross nodes. With the `cluster`
 /// feature, ractor asks every actor's message type to say whether it can: derive this

@@ -79,6 +79,19 @@ impl Default for Admission {
     }
 }
 
+/// How busy a worker is: what it runs and what waits, against its [`Admission`]. An
+/// admission hook sees it, and so do the pool's stats.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Load {
+    /// Dispatches running now.
+    pub in_flight: usize,
+    /// Root dispatches waiting for a slot.
+    pub queued: usize,
+    /// The worker's admission limits.
+    pub admission: Admission,
+}
+
 /// The messages a worker handles: what a user may send straight to a worker's
 /// `ActorRef`, local or on another node (with the `cluster` feature each crosses a node
 /// connection as one MessagePack frame).
@@ -268,6 +281,16 @@ impl Table {
             let _ = reply.send(self.stamp(Reply::failed(DispatchError::Overloaded)));
         }
         Ok(())
+    }
+
+    /// The worker's load as `inner` holds it.
+    #[allow(dead_code)] // read by the admission hook and the stats, next
+    fn load(&self, inner: &Inner) -> Load {
+        Load {
+            in_flight: inner.running.len(),
+            queued: inner.queue.len(),
+            admission: self.admission,
+        }
     }
 
     /// Takes a finished (or cancelled) dispatch out and starts queued ones in the
