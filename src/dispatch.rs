@@ -141,12 +141,53 @@ impl Caller {
             .map_err(retype)?;
         span.record("worker", tracing::field::display(sent.worker.get_id()));
         let lost = lost(&sent.worker);
+        let remote = !sent.worker.get_id().is_local();
         // Dropped before the reply (the caller cancelled, or the deadline passed), the
         // guard cancels the routine on the worker.
         let guard = CancelOnDrop(Some((sent.worker, sent.id)));
-        let reply = wait(sent.reply, deadline, lost).await.map_err(retype)?;
+        let reply = if remote {
+            self.wait_remote(sent.reply, deadline, lost).await
+        } else {
+            wait(sent.reply, deadline, lost).await
+        }
+        .map_err(retype)?;
         guard.disarm();
         finish_call::<R>(cx.as_ref(), reply, self.mode)
+    }
+
+    /// [`wait`] for a worker of another node, counted for a shutdown's report. When
+    /// the pool's shutdown grace is over the call ends `Cancelled` (the guard cancels
+    /// it on its worker), as a call on the pool's own workers does; and once the
+    /// grace is over, a worker process lost as it exits counts as that too.
+
+    async fn wait_remote(
+        &self,
+        reply: oneshot::Receiver<Reply>,
+        deadline: Option<Instant>,
+        lost: Failure,
+    ) -> Result<Reply, Failure> {
+        let counted = self.workers.remote_call();
+        let result = tokio::select! {
+            biased;
+            result = wait(reply, deadline, lost) => result,
+            () = self.workers.grace_over() => Err(DispatchError::Cancelled),
+        };
+        let result = match result {
+            Err(DispatchError::NodeDown) if self.workers.is_grace_over() => {
+                Err(DispatchError::Cancelled)
+            }
+            other => other,
+        };
+        let cancelled = matches!(
+            &result,
+            Err(DispatchError::Cancelled)
+                | Ok(Reply {
+                    outcome: Outcome::Failed(DispatchError::Cancelled),
+                    ..
+                })
+        );
+        counted.end(cancelled);
+        result
     }
 
     /// Hands a dispatch to a live worker, within the pool's limits.

@@ -49,6 +49,7 @@ pub mod prelude;
 #[cfg(feature = "macros")]
 mod registration;
 mod routine;
+mod signal;
 mod state;
 #[cfg(feature = "tower")]
 pub mod tower;
@@ -67,7 +68,9 @@ pub use pool::builder::{BuildError, PoolBuilder, DEFAULT_GROUP};
 pub use pool::stream::RoutineStream;
 pub use pool::{Events, Pool, WaitError};
 pub use routine::{ErrorMessage, Never, Routine, RoutineError, StreamRoutine};
-pub use skein_actors::{DispatchError, RestartPolicy, SupervisionEvent};
+pub use signal::shutdown_signal;
+pub use skein_actors::{DispatchError, RestartPolicy, ShutdownReport, SupervisionEvent};
+
 pub use state::{State, StateError};
 
 /// A routine written as a function: `#[skein::routine]` on an `async fn` writes the

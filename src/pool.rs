@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use ractor::ActorRef;
-use skein_actors::{DispatchError, Supervisor, WorkerMsg};
+use skein_actors::{DispatchError, ShutdownReport, Supervisor, WorkerMsg};
 
 pub use events::Events;
 
@@ -62,8 +62,11 @@ pub struct Pool {
 /// node.
 pub(crate) struct PoolShared {
     pub(crate) caller: Arc<Caller>,
-    /// Held, never read: dropping it stops the pool's actors.
-    pub(crate) _supervisor: Supervisor,
+    /// Dropping it stops the pool's actors; [`Pool::shutdown`] stops them first.
+    pub(crate) supervisor: Supervisor,
+    /// The report of the pool's one shutdown, once it has begun: a second
+    /// [`Pool::shutdown`] waits for the first and returns the same.
+    pub(crate) shutdown: tokio::sync::OnceCell<ShutdownReport>,
     /// The node whose cluster the pool reaches, kept alive as long as the pool.
     #[cfg(feature = "cluster")]
     pub(crate) _node: Option<skein_actors::Node>,
@@ -192,6 +195,61 @@ impl Pool {
                 within,
             })
         }
+    }
+
+    /// Shuts the pool down gracefully, and reports what was in flight:
+    ///
+    /// - new calls and streams get [`DispatchError::ShuttingDown`] at once, and so do
+    ///   dispatches other nodes send to the pool's workers (a routine already running
+    ///   may still make nested calls, so that it can finish);
+    /// - the pool's workers leave its process group first, so pools on other nodes
+    ///   route elsewhere at once;
+    /// - what is in flight has up to `grace` to finish, on the pool's workers and its
+    ///   worker processes (which are told to drain the same way, then exit);
+    /// - what is still running then is cancelled: its callers get
+    ///   [`DispatchError::Cancelled`], and its routine is dropped where it stands, so
+    ///   its cleanup runs. Worker processes that have not exited are killed.
+    ///
+    /// The report counts each dispatch once, where it ran (see [`ShutdownReport`]).
+    /// It returns a couple of seconds past `grace` at most. The pool stays shut:
+    /// calling `shutdown` again waits for the first and returns its report.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future leaves the pool refusing new calls; the drain goes on only
+    /// while some call of `shutdown` is polled.
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        let shared = &self.shared;
+        *shared
+            .shutdown
+            .get_or_init(|| async {
+                let report = shared.supervisor.shutdown(grace).await;
+                tracing::info!(
+                    finished = report.finished,
+                    cancelled = report.cancelled,
+                    "skein pool shut down"
+                );
+                report
+            })
+            .await
+    }
+
+    /// Waits for SIGTERM or ctrl-c (see [`crate::shutdown_signal`]), then shuts the
+    /// pool down with `grace` ([`Pool::shutdown`]): the last line of a service's
+    /// `main`.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of a signal handler that could not be installed; the pool is
+    /// then not shut down.
+    pub async fn shutdown_on_signal(&self, grace: Duration) -> std::io::Result<ShutdownReport> {
+        crate::shutdown_signal().await?;
+        Ok(self.shutdown(grace).await)
+    }
+
+    /// Whether the pool's shutdown has begun ([`Pool::shutdown`]).
+    pub fn is_shutting_down(&self) -> bool {
+        self.shared.caller.workers.is_shutting_down()
     }
 
     /// Whether the pool gave up after too many restarts of its workers or of its

@@ -58,7 +58,8 @@ pub use node::{
     ConnectError, Node, NodeBuilder, NodeError, NodeEvent, NodeEvents, RefusalReason, Tls,
 };
 pub use supervisor::{
-    RestartPolicy, StartError, SupervisionEvent, Supervisor, SupervisorBuilder, WorkerSet,
+    RemoteCall, RestartPolicy, ShutdownReport, StartError, SupervisionEvent, Supervisor,
+    SupervisorBuilder, WorkerSet,
 };
 pub use trace::{TraceContext, TraceId};
 pub use worker::{crash, Admission, Executor, Load, StreamSession, WorkerMsg};
@@ -84,5 +85,7 @@ pub mod codec {
 /// the environment a child is started with, and the argument that marks it.
 #[cfg(feature = "cluster")]
 pub mod process {
-    pub use crate::supervisor::processes::{INDEX_ENV, PARENT_ENV, WORKERS_ENV, WORKER_ARG};
+    pub use crate::supervisor::processes::{
+        DRAIN_LINE, INDEX_ENV, PARENT_ENV, WORKERS_ENV, WORKER_ARG,
+    };
 }

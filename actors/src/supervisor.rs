@@ -18,12 +18,13 @@ mod slots;
 mod workers;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorRef, SpawnErr};
 
 pub use events::SupervisionEvent;
 pub use restart::RestartPolicy;
-pub use slots::WorkerSet;
+pub use slots::{RemoteCall, WorkerSet};
 
 use crate::frame::Limits;
 use crate::worker::{Admission, Executor};
@@ -45,6 +46,7 @@ pub enum StartError {
 /// worker and worker process.
 #[derive(Debug)]
 pub struct Supervisor {
+    set: WorkerSet,
     workers: ActorRef<WorkersMsg>,
     #[cfg(feature = "cluster")]
     processes: Option<ActorRef<processes::ProcessMsg>>,
@@ -58,6 +60,115 @@ impl Drop for Supervisor {
             processes.stop(Some("pool dropped".to_string()));
         }
         self.workers.stop(Some("pool dropped".to_string()));
+    }
+}
+
+/// What a graceful shutdown came to, counted once per dispatch where it ran: the
+/// dispatches on the pool's own workers (whoever sent them), and the calls the pool
+/// sent to workers elsewhere (its worker processes, other nodes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// In flight when the shutdown began (or nested in those, meanwhile), and ended
+    /// within the grace: by themselves, or cancelled by their own callers.
+    pub finished: usize,
+    /// Still running when the grace was over: cancelled, their callers answered
+    /// `Cancelled`.
+    pub cancelled: usize,
+}
+
+impl std::ops::Add for ShutdownReport {
+    type Output = ShutdownReport;
+
+    fn add(self, other: ShutdownReport) -> ShutdownReport {
+        ShutdownReport {
+            finished: self.finished + other.finished,
+            cancelled: self.cancelled + other.cancelled,
+        }
+    }
+}
+
+/// How long a shutdown waits, past its grace, for what it cancelled to be answered and
+/// for worker processes to exit, before it kills them.
+const AFTER_GRACE: Duration = Duration::from_secs(2);
+
+impl Supervisor {
+    /// Shuts the pool down gracefully:
+    ///
+    /// 1. root dispatches are refused with `ShuttingDown` from now on, by the
+    ///    [`WorkerSet`] and by the workers (nested ones are still admitted, so the work
+    ///    in flight can finish);
+    /// 2. the workers leave the process group, so peers route elsewhere at once;
+    /// 3. worker processes are told to drain within the same grace, and exit;
+    /// 4. what is in flight has until `grace` is over; then the workers stop (what still
+    ///    runs is answered `Cancelled`), calls waiting on workers elsewhere end
+    ///    `Cancelled`, and worker processes that have not exited are killed.
+    ///
+    /// It returns once all of that is done (at most [`AFTER_GRACE`] past the grace).
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        let deadline = Instant::now().checked_add(grace);
+        let set = &self.set;
+        set.begin_shutdown();
+        set.emit(SupervisionEvent::ShuttingDown { grace });
+        let workers = set.local();
+        for worker in &workers {
+            worker.drain();
+        }
+        // A supervisor that is gone has no workers left in any group.
+        let _ = self.workers.call(WorkersMsg::Leave, None).await;
+        let drained = async {
+            let local = futures::future::join_all(workers.iter().map(|w| w.idle()));
+            futures::join!(local, self.drain_processes(grace), set.remote_settled());
+        };
+        match deadline {
+            Some(deadline) => {
+                let _ = tokio::time::timeout_at(deadline.into(), drained).await;
+            }
+            None => drained.await,
+        }
+        // The grace is over: what still runs is cancelled.
+        set.end_grace();
+        let _ = self
+            .workers
+            .stop_and_wait(Some("pool shut down".to_string()), Some(AFTER_GRACE))
+            .await;
+        let leftovers = async {
+            futures::join!(self.drain_processes(Duration::ZERO), set.remote_settled());
+        };
+        let _ = tokio::time::timeout(AFTER_GRACE, leftovers).await;
+        #[cfg(feature = "cluster")]
+        if let Some(processes) = &self.processes {
+            // Its post_stop kills any child still there.
+            let _ = processes
+                .stop_and_wait(Some("pool shut down".to_string()), Some(AFTER_GRACE))
+                .await;
+        }
+        let local = workers
+            .iter()
+            .map(|worker| {
+                let (finished, cancelled) = worker.drained();
+                ShutdownReport {
+                    finished,
+                    cancelled,
+                }
+            })
+            .fold(ShutdownReport::default(), |a, b| a + b);
+        let report = local + set.remote_report();
+        set.emit(SupervisionEvent::ShutDown { report });
+        report
+    }
+
+    /// Asks the worker processes to drain within `grace`, and waits until they have
+    /// all exited.
+    async fn drain_processes(&self, grace: Duration) {
+        #[cfg(feature = "cluster")]
+        if let Some(processes) = &self.processes {
+            let _ = processes
+                .call(|reply| processes::ProcessMsg::Drain(grace, reply), None)
+                .await;
+        }
+        #[cfg(not(feature = "cluster"))]
+        let _ = grace;
     }
 }
 
@@ -183,6 +294,7 @@ impl SupervisorBuilder {
         // Held from here on, so that a later failure stops what has started.
         #[allow(unused_mut)] // only the cluster build adds processes
         let mut supervisor = Supervisor {
+            set: self.set.clone(),
             workers,
             #[cfg(feature = "cluster")]
             processes: None,
@@ -197,7 +309,7 @@ impl SupervisorBuilder {
                 parent: spec.parent,
                 cookie: spec.cookie,
                 policy: self.policy,
-                set: self.set,
+                set: supervisor.set.clone(),
             };
             let (processes, _) = Actor::spawn(None, processes::ProcessSupervisor, args).await?;
             supervisor.processes = Some(processes);

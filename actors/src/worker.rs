@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
 
@@ -18,7 +18,8 @@ use futures::future::BoxFuture;
 use ractor::{
     Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, SupervisionEvent as RactorEvent,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
+
 use tokio::task::AbortHandle;
 
 use crate::dispatch::{Dispatch, DispatchKind, Outcome, Pull, Reply, Request, MAX_CREDITS};
@@ -149,6 +150,7 @@ impl WorkerArgs {
                 inner: Mutex::default(),
                 stopping: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
+                drain: Drain::default(),
                 executor,
                 admission,
                 limits,
@@ -184,7 +186,56 @@ impl std::fmt::Debug for WorkerHandle {
     }
 }
 
+/// A worker's graceful shutdown: from when it begins, root dispatches are answered
+/// `ShuttingDown` (nested ones are still admitted, so the work in flight can finish),
+/// and the dispatches that end are counted until the worker stops.
+#[derive(Debug, Default)]
+struct Drain {
+    begun: AtomicBool,
+    /// Dispatches that ended while draining, by themselves or by their caller's cancel.
+    finished: AtomicUsize,
+    /// Dispatches the stop cancelled: those running or queued when it came.
+    cancelled: AtomicUsize,
+    /// Woken when the last dispatch ends while draining.
+    idle: Notify,
+}
+
 impl WorkerHandle {
+    /// Begins the worker's graceful shutdown: from now on a root dispatch is answered
+    /// `ShuttingDown`, and what is running or queued goes on.
+    pub(crate) fn drain(&self) {
+        // Under the lock, so `free` sees it for every dispatch that ends after it.
+        let _inner = self.table.lock();
+        self.table.drain.begun.store(true, Ordering::Release);
+    }
+
+    /// Waits until nothing runs or waits on the worker.
+    pub(crate) async fn idle(&self) {
+        loop {
+            let woken = self.table.drain.idle.notified();
+            tokio::pin!(woken);
+            // Registered before the check, so an end between the two still wakes it.
+            woken.as_mut().enable();
+            {
+                let inner = self.table.lock();
+                if inner.running.is_empty() && inner.queue.is_empty() {
+                    return;
+                }
+            }
+            woken.await;
+        }
+    }
+
+    /// How many dispatches ended while the worker drained, and how many its stop
+    /// cancelled.
+    pub(crate) fn drained(&self) -> (usize, usize) {
+        let drain = &self.table.drain;
+        (
+            drain.finished.load(Ordering::Acquire),
+            drain.cancelled.load(Ordering::Acquire),
+        )
+    }
+
     /// The worker's actor.
     pub(crate) fn actor(&self) -> &ActorRef<WorkerMsg> {
         &self.actor
@@ -229,6 +280,8 @@ struct Table {
     stopping: AtomicBool,
     /// Set when the worker stops or dies: nothing may start in the table any more.
     closed: AtomicBool,
+    /// The graceful shutdown of the worker's pool, once it begins.
+    drain: Drain,
     executor: Arc<dyn Executor>,
     admission: Admission,
     limits: Limits,
@@ -271,6 +324,11 @@ impl Table {
             return Err((dispatch, reply));
         }
         let nested = dispatch.request.caller.is_some();
+        if !nested && self.drain.begun.load(Ordering::Acquire) {
+            drop(inner);
+            let _ = reply.send(self.stamp(Reply::failed(DispatchError::ShuttingDown)));
+            return Ok(());
+        }
         if nested || inner.running.len() < self.admission.max_concurrency {
             self.start(&mut inner, dispatch, reply);
         } else if inner.queue.len() < self.admission.max_queue {
@@ -298,8 +356,12 @@ impl Table {
     fn free(self: &Arc<Self>, id: &DispatchId) -> Option<Running> {
         let mut inner = self.lock();
         let running = inner.running.remove(id);
+        let draining = self.drain.begun.load(Ordering::Acquire);
         if running.is_some() {
             self.gauges.in_flight.decrement(1);
+            if draining {
+                self.drain.finished.fetch_add(1, Ordering::AcqRel);
+            }
         }
         while !self.closed.load(Ordering::Acquire)
             && inner.running.len() < self.admission.max_concurrency
@@ -311,6 +373,10 @@ impl Table {
                 }
                 None => break,
             }
+        }
+        // Only a drain waits for idle: the hot path pays one load, never the lock.
+        if draining && inner.running.is_empty() && inner.queue.is_empty() {
+            self.drain.idle.notify_waiters();
         }
         running
     }
@@ -399,6 +465,11 @@ impl Table {
         };
         self.gauges.in_flight.decrement(running.len() as f64);
         self.gauges.queued.decrement(queue.len() as f64);
+        if self.drain.begun.load(Ordering::Acquire) {
+            self.drain
+                .cancelled
+                .fetch_add(running.len() + queue.len(), Ordering::AcqRel);
+        }
         for (_, running) in running {
             running.abort.abort();
         }

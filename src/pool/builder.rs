@@ -413,7 +413,9 @@ impl PoolBuilder {
         let supervisor = self.cluster.supervise(supervisor);
         Ok(Pool::from_shared(PoolShared {
             caller,
-            _supervisor: supervisor.start().await?,
+            supervisor: supervisor.start().await?,
+            shutdown: tokio::sync::OnceCell::new(),
+
             #[cfg(feature = "cluster")]
             _node: self.cluster.node,
         }))

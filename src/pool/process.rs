@@ -4,7 +4,7 @@
 use std::io::BufRead;
 use std::time::Duration;
 
-use skein_actors::process::{INDEX_ENV, PARENT_ENV, WORKERS_ENV};
+use skein_actors::process::{DRAIN_LINE, INDEX_ENV, PARENT_ENV, WORKERS_ENV};
 use skein_actors::Node;
 
 use super::builder::PoolBuilder;
@@ -121,11 +121,48 @@ where
         setup(node.clone()).await;
         Ok::<_, Box<dyn std::error::Error>>((node, pool))
     })?;
-    // Serve until the parent closes our stdin: it dropped the pool, or it died.
-    let mut rest = Vec::new();
-    let _ = std::io::Read::read_to_end(&mut stdin, &mut rest);
+    // Stopping is the parent's to decide: a ctrl-c in a terminal reaches the whole
+    // process group, and the parent drains its children itself. (A handler that is
+    // never read leaves the signal caught and ignored.)
+    runtime.block_on(async { ignore_stop_signals() });
+    // Serve until the parent asks for a drain, or closes our stdin: it dropped the
+    // pool, or it died.
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match stdin.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                if let Some(grace) = drain_grace(&line) {
+                    runtime.block_on(pool.shutdown(grace));
+                    break;
+                }
+            }
+        }
+    }
     drop(pool);
     drop(node);
     runtime.shutdown_timeout(Duration::from_millis(200));
     Ok(())
+}
+
+/// The grace of a drain line from the parent (`drain <ms>`), if that is what it is.
+fn drain_grace(line: &str) -> Option<Duration> {
+    let mut words = line.split_whitespace();
+    if words.next()? != DRAIN_LINE {
+        return None;
+    }
+    words.next()?.parse().ok().map(Duration::from_millis)
+}
+
+fn ignore_stop_signals() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        for kind in [SignalKind::terminate(), SignalKind::interrupt()] {
+            if let Err(e) = signal(kind) {
+                tracing::warn!(error = %e, "skein worker process: a stop signal stays fatal");
+            }
+        }
+    }
 }

@@ -44,6 +44,18 @@ pub enum SupervisionEvent {
         /// How many there are now.
         count: usize,
     },
+    /// The pool's graceful shutdown began: root dispatches are refused from now on,
+    /// and what is in flight has `grace` to finish.
+    ShuttingDown {
+        /// How long what is in flight may still run.
+        grace: std::time::Duration,
+    },
+    /// The pool's graceful shutdown is over: its workers and worker processes are
+    /// stopped.
+    ShutDown {
+        /// What it came to.
+        report: super::ShutdownReport,
+    },
     /// Restarts of workers or of worker processes exceeded the policy: the pool
     /// refuses new dispatches from now on.
     PoolFailed {

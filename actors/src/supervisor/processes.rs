@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::io::AsyncWriteExt;
-use tokio::process::{Child, Command};
+use tokio::process::{Child, ChildStdin, Command};
 
 use super::events::SupervisionEvent;
 use super::restart::{RestartPolicy, RestartWindow, Verdict};
@@ -26,6 +26,9 @@ pub const PARENT_ENV: &str = "SKEIN_WORKER_PARENT";
 pub const INDEX_ENV: &str = "SKEIN_WORKER_INDEX";
 /// The environment variable holding how many in-process workers a worker process runs.
 pub const WORKERS_ENV: &str = "SKEIN_WORKER_THREADS";
+/// The line a parent writes on a worker process's stdin to have it drain and exit,
+/// followed by the grace in milliseconds.
+pub const DRAIN_LINE: &str = "drain";
 /// The argument worker processes are started with. A binary that did not call the
 /// entry hook (a test harness, say) refuses an unknown argument and exits, instead of
 /// running its own main again.
@@ -57,6 +60,9 @@ pub(crate) enum ProcessMsg {
     Exited(usize, u64, String),
     /// Start child `index` (sent to itself after a backoff).
     Start(usize),
+    /// The pool is shutting down: tell every child to drain within `grace` and exit,
+    /// restart none, and answer once every child has exited.
+    Drain(Duration, RpcReplyPort<()>),
 }
 
 impl ractor::Message for ProcessMsg {}
@@ -76,6 +82,11 @@ pub(crate) struct ProcessState {
     window: RestartWindow,
     /// Kill handles: dropping one kills its child (`kill_on_drop`).
     handles: Vec<Option<tokio::task::JoinHandle<()>>>,
+    /// Each child's stdin: closing it tells the child its parent is gone, and a drain
+    /// is asked for on it.
+    stdins: Vec<Option<ChildStdin>>,
+    /// Set once the pool shuts down: the answer due when the last child has exited.
+    draining: Option<Option<RpcReplyPort<()>>>,
 }
 
 impl ProcessState {
@@ -106,11 +117,10 @@ impl ProcessState {
         self.generation += 1;
         let generation = self.generation;
         self.children[index] = Some((pid, generation));
+        self.stdins[index] = Some(stdin);
         let report = myself.clone();
-        // The watcher owns the child (and so its kill-on-drop) and its stdin (whose
-        // closing is what tells the child its parent is gone).
+        // The watcher owns the child, and so its kill-on-drop.
         let watcher = tokio::spawn(async move {
-            let _stdin = stdin;
             let status = watch(&mut child).await;
             let _ = report.cast(ProcessMsg::Exited(index, generation, status));
         });
@@ -122,6 +132,28 @@ impl ProcessState {
             pid,
         });
         Ok(())
+    }
+
+    /// Asks every child to drain within `grace` and exit: a line on its stdin, which
+    /// it reads as its parent's word (see `skein::serve_if_worker`).
+    async fn drain(&mut self, grace: Duration, reply: RpcReplyPort<()>) {
+        let line = format!("{DRAIN_LINE} {}\n", grace.as_millis());
+        for stdin in self.stdins.iter_mut().flatten() {
+            // A child whose stdin is gone has exited, or is about to: its exit is
+            // reported either way.
+            let _ = stdin.write_all(line.as_bytes()).await;
+        }
+        self.draining = Some(Some(reply));
+        self.answer_if_drained();
+    }
+
+    /// Answers the drain once no child is left.
+    fn answer_if_drained(&mut self) {
+        if self.children.iter().all(Option::is_none) {
+            if let Some(reply) = self.draining.as_mut().and_then(Option::take) {
+                let _ = reply.send(());
+            }
+        }
     }
 }
 
@@ -149,6 +181,8 @@ impl Actor for ProcessSupervisor {
             children: vec![None; count],
             generation: 0,
             handles: (0..count).map(|_| None).collect(),
+            stdins: (0..count).map(|_| None).collect(),
+            draining: None,
         };
         for index in 0..count {
             state.start(index, &myself).await?;
@@ -175,8 +209,9 @@ impl Actor for ProcessSupervisor {
         state: &mut ProcessState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
+            ProcessMsg::Drain(grace, reply) => state.drain(grace, reply).await,
             ProcessMsg::Start(index) => {
-                if state.children[index].is_none() {
+                if state.children[index].is_none() && state.draining.is_none() {
                     state.start(index, &myself).await?;
                 }
             }
@@ -185,6 +220,13 @@ impl Actor for ProcessSupervisor {
                     return Ok(()); // a report from a child already replaced
                 }
                 state.children[index] = None;
+                state.stdins[index] = None;
+                if state.draining.is_some() {
+                    // Asked to: no restart.
+                    tracing::info!(process = index, %status, "skein worker process drained");
+                    state.answer_if_drained();
+                    return Ok(());
+                }
                 tracing::warn!(process = index, %status, "skein worker process exited");
                 state.emit(SupervisionEvent::ProcessExited {
                     process: index,

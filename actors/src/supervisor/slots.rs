@@ -26,6 +26,8 @@ struct Inner {
     next: AtomicUsize,
     /// Set by either supervisor when it gives up; never cleared.
     failed: AtomicBool,
+    /// The pool's graceful shutdown, once it begins.
+    shutdown: Shutdown,
     events: broadcast::Sender<SupervisionEvent>,
 }
 
@@ -41,6 +43,49 @@ struct Routes {
 impl Routes {
     fn len(&self) -> usize {
         self.slots.len() + self.remote.len()
+    }
+}
+
+/// How far a pool's graceful shutdown has come. Root dispatches are refused from the
+/// moment it begins; when its grace runs out, the calls still waiting on workers of
+/// other nodes are woken to end `Cancelled` (the pool's own workers cancel theirs).
+#[derive(Debug, Default)]
+struct Shutdown {
+    begun: AtomicBool,
+    over: AtomicBool,
+    /// Woken when the grace runs out.
+    over_now: tokio::sync::Notify,
+    /// Calls this pool has in flight on workers elsewhere, and how those that ended
+    /// after the shutdown began came out.
+    remote_in_flight: AtomicUsize,
+    remote_finished: AtomicUsize,
+    remote_cancelled: AtomicUsize,
+    /// Woken when the last remote call ends during a shutdown.
+    remote_settled: tokio::sync::Notify,
+}
+
+/// A call in flight on a worker of another node, as its pool counts it for a
+/// shutdown's report. End it with how it came out; dropped unended, it counts as
+/// finished (its caller gave up on it).
+#[derive(Debug)]
+pub struct RemoteCall {
+    set: Option<WorkerSet>,
+}
+
+impl RemoteCall {
+    /// The call ended; `cancelled` if it ended `Cancelled`.
+    pub fn end(mut self, cancelled: bool) {
+        if let Some(set) = self.set.take() {
+            set.remote_ended(cancelled);
+        }
+    }
+}
+
+impl Drop for RemoteCall {
+    fn drop(&mut self) {
+        if let Some(set) = self.set.take() {
+            set.remote_ended(false);
+        }
     }
 }
 
@@ -74,6 +119,7 @@ impl WorkerSet {
                 routes: RwLock::default(),
                 next: AtomicUsize::new(0),
                 failed: AtomicBool::new(false),
+                shutdown: Shutdown::default(),
                 events,
             }),
         }
@@ -94,6 +140,10 @@ impl WorkerSet {
     ) -> Result<ActorRef<WorkerMsg>, Failure> {
         if self.has_failed() {
             return Err(Failure::PoolFailed);
+        }
+        // A routine still draining may call on: only root dispatches are refused.
+        if dispatch.request.caller.is_none() && self.is_shutting_down() {
+            return Err(Failure::ShuttingDown);
         }
         let mut pending = (dispatch, reply);
         // As many tries as there were workers at the first pick.
@@ -160,6 +210,43 @@ impl WorkerSet {
         read(&self.inner.routes).remote.clone()
     }
 
+    /// Whether the pool's graceful shutdown has begun: root dispatches are refused
+    /// with `ShuttingDown` from then on.
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutdown.begun.load(Ordering::Acquire)
+    }
+
+    /// Whether the pool's shutdown grace is over: what was still in flight then is
+    /// being cancelled.
+    pub fn is_grace_over(&self) -> bool {
+        self.inner.shutdown.over.load(Ordering::Acquire)
+    }
+
+    /// Begins the pool's graceful shutdown (see [`Supervisor::shutdown`](super::Supervisor::shutdown)).
+    pub(crate) fn begin_shutdown(&self) {
+        self.inner.shutdown.begun.store(true, Ordering::Release);
+    }
+
+    /// The grace is over: every [`WorkerSet::grace_over`] wakes.
+    pub(crate) fn end_grace(&self) {
+        self.inner.shutdown.over.store(true, Ordering::Release);
+        self.inner.shutdown.over_now.notify_waiters();
+    }
+
+    /// Resolves when the pool's shutdown grace is over: a caller waiting on a worker
+    /// of another node gives up then, and ends `Cancelled`. Never resolves if the pool
+    /// is not shut down.
+    pub async fn grace_over(&self) {
+        let shutdown = &self.inner.shutdown;
+        let woken = shutdown.over_now.notified();
+        tokio::pin!(woken);
+        // Registered before the check, so an end between the two still wakes it.
+        woken.as_mut().enable();
+        if !shutdown.over.load(Ordering::Acquire) {
+            woken.await;
+        }
+    }
+
     /// Whether the pool gave up: either supervisor exceeded its restart intensity.
     pub fn has_failed(&self) -> bool {
         self.inner.failed.load(Ordering::Acquire)
@@ -212,7 +299,69 @@ impl WorkerSet {
         })
     }
 
+    /// Counts a call this pool sends to a worker of another node, until it ends.
+    pub fn remote_call(&self) -> RemoteCall {
+        self.inner
+            .shutdown
+            .remote_in_flight
+            .fetch_add(1, Ordering::AcqRel);
+        RemoteCall {
+            set: Some(self.clone()),
+        }
+    }
+
+    fn remote_ended(&self, cancelled: bool) {
+        let shutdown = &self.inner.shutdown;
+        let begun = shutdown.begun.load(Ordering::Acquire);
+        if begun {
+            let outcome = if cancelled {
+                &shutdown.remote_cancelled
+            } else {
+                &shutdown.remote_finished
+            };
+            outcome.fetch_add(1, Ordering::AcqRel);
+        }
+        if shutdown.remote_in_flight.fetch_sub(1, Ordering::AcqRel) == 1 && begun {
+            shutdown.remote_settled.notify_waiters();
+        }
+    }
+
+    /// Resolves once no call of this pool is in flight on a worker elsewhere.
+    pub(crate) async fn remote_settled(&self) {
+        let shutdown = &self.inner.shutdown;
+        loop {
+            let woken = shutdown.remote_settled.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if shutdown.remote_in_flight.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            woken.await;
+        }
+    }
+
+    /// How the remote calls that ended during the shutdown came out.
+    pub(crate) fn remote_report(&self) -> super::ShutdownReport {
+        let shutdown = &self.inner.shutdown;
+        super::ShutdownReport {
+            finished: shutdown.remote_finished.load(Ordering::Acquire),
+            cancelled: shutdown.remote_cancelled.load(Ordering::Acquire),
+        }
+    }
+
+    /// The pool's own workers as they are now.
+
+    pub(crate) fn local(&self) -> Vec<WorkerHandle> {
+        read(&self.inner.routes)
+            .slots
+            .iter()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
     /// Empties every slot and returns the workers that were in them.
+
     pub(crate) fn take_all(&self) -> Vec<WorkerHandle> {
         write(&self.inner.routes)
             .slots

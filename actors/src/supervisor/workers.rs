@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent as RactorEvent};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent as RactorEvent};
 
 use super::events::SupervisionEvent;
 use super::restart::{RestartPolicy, RestartWindow, Verdict};
@@ -18,6 +18,9 @@ pub(crate) enum WorkersMsg {
     /// Start a worker in an empty slot (sent to itself after a backoff), the
     /// `in_window`-th restart inside the policy's window.
     Restart { slot: usize, in_window: usize },
+    /// Take the workers out of the process group (and keep restarted ones out): the
+    /// pool is shutting down, and peers must route elsewhere. Answered once they are.
+    Leave(RpcReplyPort<()>),
 }
 
 #[cfg(feature = "cluster")]
@@ -45,6 +48,22 @@ pub(crate) struct WorkersState {
 }
 
 impl WorkersState {
+    /// Takes every worker of the pool out of its process group, from here on: its
+    /// peers stop routing here at once, where a worker that stops would leave the
+    /// group only as it goes.
+    fn leave_group(&mut self) {
+        if let Some(group) = self.args.group.take() {
+            let cells = self
+                .args
+                .set
+                .local()
+                .iter()
+                .map(|worker| worker.actor().get_cell())
+                .collect();
+            ractor::pg::leave(group, cells);
+        }
+    }
+
     async fn start_worker(
         &mut self,
         slot: usize,
@@ -114,8 +133,14 @@ impl Actor for WorkerSupervisor {
         state: &mut WorkersState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
+            WorkersMsg::Leave(reply) => {
+                state.leave_group();
+                let _ = reply.send(());
+            }
             WorkersMsg::Restart { slot, in_window } => {
-                if state.args.set.is_empty_slot(slot) && !state.args.set.has_failed() {
+                let set = &state.args.set;
+                // A pool shutting down does not replace what dies.
+                if set.is_empty_slot(slot) && !set.has_failed() && !set.is_shutting_down() {
                     state.start_worker(slot, &myself).await?;
                     tracing::warn!(
                         worker = slot,
