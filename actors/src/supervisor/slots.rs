@@ -350,7 +350,6 @@ impl WorkerSet {
     }
 
     /// The pool's own workers as they are now.
-
     pub(crate) fn local(&self) -> Vec<WorkerHandle> {
         read(&self.inner.routes)
             .slots
@@ -361,7 +360,6 @@ impl WorkerSet {
     }
 
     /// Empties every slot and returns the workers that were in them.
-
     pub(crate) fn take_all(&self) -> Vec<WorkerHandle> {
         write(&self.inner.routes)
             .slots
