@@ -159,7 +159,6 @@ impl Caller {
     /// the pool's shutdown grace is over the call ends `Cancelled` (the guard cancels
     /// it on its worker), as a call on the pool's own workers does; and once the
     /// grace is over, a worker process lost as it exits counts as that too.
-
     async fn wait_remote(
         &self,
         reply: oneshot::Receiver<Reply>,
