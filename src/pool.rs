@@ -69,13 +69,42 @@ pub(crate) struct PoolShared {
     pub(crate) shutdown: tokio::sync::OnceCell<ShutdownReport>,
     /// The node whose cluster the pool reaches, kept alive as long as the pool.
     #[cfg(feature = "cluster")]
-    pub(crate) _node: Option<skein_actors::Node>,
+    pub(crate) node: Option<PoolNode>,
+}
+
+/// The node of a pool.
+#[cfg(feature = "cluster")]
+pub(crate) struct PoolNode {
+    pub(crate) node: skein_actors::Node,
+    /// The pool made it (for its worker processes): it leaves the cluster when the
+    /// pool shuts down. A node the pool was given is its owner's to shut down.
+    pub(crate) made: bool,
+}
+
+/// A node that shuts down drains the pools built on it.
+#[cfg(feature = "cluster")]
+impl skein_actors::Drain for PoolShared {
+    fn drain(
+        self: Arc<Self>,
+        grace: Duration,
+    ) -> futures::future::BoxFuture<'static, ShutdownReport> {
+        Box::pin(async move { Pool { shared: self }.shutdown(grace).await })
+    }
 }
 
 impl Pool {
     pub(crate) fn from_shared(shared: PoolShared) -> Pool {
         Pool {
             shared: Arc::new(shared),
+        }
+    }
+
+    /// Has the pool's node drain it when the node shuts down.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn drain_with_node(&self) {
+        if let Some(PoolNode { node, .. }) = &self.shared.node {
+            let shared: Arc<dyn skein_actors::Drain> = self.shared.clone();
+            node.on_shutdown(Arc::downgrade(&shared));
         }
     }
 
@@ -224,6 +253,10 @@ impl Pool {
             .shutdown
             .get_or_init(|| async {
                 let report = shared.supervisor.shutdown(grace).await;
+                #[cfg(feature = "cluster")]
+                if let Some(PoolNode { node, made: true }) = &shared.node {
+                    node.leave().await;
+                }
                 tracing::info!(
                     finished = report.finished,
                     cancelled = report.cancelled,

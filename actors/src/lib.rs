@@ -55,7 +55,7 @@ pub use ledger::{
 pub use manifest::{Binding, Blob, EntryWarning, InstallError, Manifest, VarEntry, VarKey};
 #[cfg(feature = "cluster")]
 pub use node::{
-    ConnectError, Node, NodeBuilder, NodeError, NodeEvent, NodeEvents, RefusalReason, Tls,
+    ConnectError, Drain, Node, NodeBuilder, NodeError, NodeEvent, NodeEvents, RefusalReason, Tls,
 };
 pub use supervisor::{
     RemoteCall, RestartPolicy, ShutdownReport, StartError, SupervisionEvent, Supervisor,

@@ -31,7 +31,8 @@ pub const WORKER_RESTARTS: &str = "skein_worker_restarts_total";
 pub const PROCESS_EXITS: &str = "skein_worker_process_exits_total";
 /// Counter: pools that gave up, past their restart intensity.
 pub const POOL_FAILURES: &str = "skein_pool_failures_total";
-/// Counter, by `event`: `connected`, `disconnected`, `unresponsive` (a peer cut off
+/// Counter, by `event`: `connected`, `disconnected`, `left` (a peer that shut down
+/// cleanly), `unresponsive` (a peer cut off
 /// for missed heartbeats). Node sessions, feature `cluster`.
 pub const NODE_SESSIONS: &str = "skein_node_sessions_total";
 /// Counter, by `reason` (`RefusalReason::kind`): connections

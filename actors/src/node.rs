@@ -26,8 +26,10 @@ mod tls;
 mod wire;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
+
+use futures::future::BoxFuture;
 
 use ractor::{Actor, ActorRef, SpawnErr};
 use ractor_cluster::node::NodeConnectionMode;
@@ -41,6 +43,7 @@ pub use tls::Tls;
 use tls::TlsSlot;
 
 use crate::frame::Limits;
+use crate::supervisor::ShutdownReport;
 use crate::ledger::remote::{self as ledger, LedgerMsg};
 use connect::Dialer;
 use events::Events;
@@ -278,8 +281,10 @@ impl NodeBuilder {
             limits: self.limits,
             events: Events::new(),
             tasks: Mutex::new(Vec::new()),
+            drains: Mutex::new(Vec::new()),
+            shutdown: tokio::sync::OnceCell::new(),
         };
-        inner.agent = Some(heartbeat::start_agent().await?);
+        inner.agent = Some(heartbeat::start_agent(inner.dialer.sessions.clone()).await?);
         inner.ledger = Some(ledger::start().await?);
 
         let pending = Pending::default();
@@ -397,19 +402,24 @@ struct NodeInner {
     limits: Limits,
     events: Events,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// What drains when the node shuts down: the pools built on it.
+    drains: Mutex<Vec<Weak<dyn Drain>>>,
+    /// The report of the node's one shutdown, once it has begun.
+    shutdown: tokio::sync::OnceCell<ShutdownReport>,
 }
 
-impl Drop for NodeInner {
-    fn drop(&mut self) {
+impl NodeInner {
+    /// Stops the node's loops and actors: its sessions end with its server.
+    fn stop(&self, why: &str) {
         for task in self
             .tasks
-            .get_mut()
+            .lock()
             .unwrap_or_else(|p| p.into_inner())
             .drain(..)
         {
             task.abort();
         }
-        self.dialer.server.stop(Some("node dropped".to_string()));
+        self.dialer.server.stop(Some(why.to_string()));
         if let Some(agent) = &self.agent {
             agent.stop(None);
         }
@@ -418,6 +428,22 @@ impl Drop for NodeInner {
         }
     }
 }
+
+impl Drop for NodeInner {
+    fn drop(&mut self) {
+        self.stop("node dropped");
+    }
+}
+
+/// Something that drains when its node shuts down ([`Node::shutdown`]): a pool built
+/// on the node registers itself with [`Node::on_shutdown`].
+pub trait Drain: Send + Sync + 'static {
+    /// Shuts down gracefully within `grace`, and reports what was in flight.
+    fn drain(self: Arc<Self>, grace: Duration) -> BoxFuture<'static, ShutdownReport>;
+}
+
+/// How long a leaving node waits for each peer to note that it is leaving.
+const LEAVE_NOTICE: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -482,6 +508,54 @@ impl Node {
     /// with what they started with. This is how certificates are rotated.
     pub fn set_tls(&self, tls: Tls) {
         self.inner.dialer.tls.replace(tls);
+    }
+
+    /// Has `drain` drain when the node shuts down, for as long as it lives (it is held
+    /// weakly: a pool dropped first is skipped).
+    pub fn on_shutdown(&self, drain: Weak<dyn Drain>) {
+        let mut drains = self.inner.drains.lock().unwrap_or_else(|p| p.into_inner());
+        drains.retain(|d| d.strong_count() > 0);
+        drains.push(drain);
+    }
+
+    /// Shuts the node down gracefully: every pool built on it drains within `grace`
+    /// (see `skein::Pool::shutdown`: new calls refused, workers out of their process
+    /// groups first, what is in flight given the grace, the rest cancelled), then the
+    /// node tells each peer it is leaving, so the peer reports
+    /// [`NodeEvent::Left`] rather than a failure, and closes its sessions and its port.
+    ///
+    /// The node stays shut: its handles answer, but it serves and connects no more.
+    /// A second call waits for the first and returns its report.
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        *self
+            .inner
+            .shutdown
+            .get_or_init(|| async {
+                let drains: Vec<_> = self
+                    .inner
+                    .drains
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .iter()
+                    .filter_map(Weak::upgrade)
+                    .collect();
+                let reports =
+                    futures::future::join_all(drains.into_iter().map(|d| d.drain(grace))).await;
+                self.leave().await;
+                reports
+                    .into_iter()
+                    .fold(ShutdownReport::default(), |a, b| a + b)
+            })
+            .await
+    }
+
+    /// Leaves the cluster now, draining nothing: tells each peer this node is leaving
+    /// (so it reports [`NodeEvent::Left`]), then closes the sessions and the port. A
+    /// pool that made its own node leaves it this way once it has drained.
+    pub async fn leave(&self) {
+        heartbeat::announce_leaving(&self.inner.dialer.sessions, &self.inner.name, LEAVE_NOTICE)
+            .await;
+        self.inner.stop("node left");
     }
 
     /// Opens a session to `addr` once (the builder's peers are kept connected; this

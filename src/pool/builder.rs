@@ -127,6 +127,8 @@ struct Cluster {
     workers_set: bool,
     processes: usize,
     workers_per_process: usize,
+    /// The node was made by `build()`, for the worker processes.
+    made_node: bool,
 }
 
 impl fmt::Debug for PoolBuilder {
@@ -164,6 +166,7 @@ impl Pool {
                 workers_set: false,
                 processes: 0,
                 workers_per_process: 1,
+                made_node: false,
             },
         }
     }
@@ -411,14 +414,19 @@ impl PoolBuilder {
             .restart_policy(self.policy);
         #[cfg(feature = "cluster")]
         let supervisor = self.cluster.supervise(supervisor);
-        Ok(Pool::from_shared(PoolShared {
+        let pool = Pool::from_shared(PoolShared {
             caller,
             supervisor: supervisor.start().await?,
             shutdown: tokio::sync::OnceCell::new(),
-
             #[cfg(feature = "cluster")]
-            _node: self.cluster.node,
-        }))
+            node: self.cluster.node.map(|node| super::PoolNode {
+                node,
+                made: self.cluster.made_node,
+            }),
+        });
+        #[cfg(feature = "cluster")]
+        pool.drain_with_node();
+        Ok(pool)
     }
 
     /// Refuses the settings no pool can work with.
@@ -520,6 +528,7 @@ impl PoolBuilder {
                 .build()
                 .await?;
             self.cluster.node = Some(node);
+            self.cluster.made_node = true;
         }
         Ok(())
     }

@@ -134,7 +134,8 @@ where
             Ok(0) | Err(_) => break,
             Ok(_) => {
                 if let Some(grace) = drain_grace(&line) {
-                    runtime.block_on(pool.shutdown(grace));
+                    // The pool drains, then the node tells its peers it leaves.
+                    runtime.block_on(node.shutdown(grace));
                     break;
                 }
             }

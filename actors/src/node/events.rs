@@ -33,6 +33,13 @@ pub enum NodeEvent {
         /// Why.
         reason: RefusalReason,
     },
+    /// A peer shut down cleanly ([`Node::shutdown`](crate::Node::shutdown)): it said
+    /// so before its session ended, after draining what it ran. Not a failure: nothing
+    /// was lost, and the pools here already route elsewhere.
+    Left {
+        /// The peer's node name.
+        peer: String,
+    },
     /// A peer stopped answering heartbeats; its session was torn down.
     Unresponsive {
         /// The peer's node name.
@@ -137,6 +144,7 @@ impl Events {
         match &event {
             NodeEvent::Connected { .. } => metrics::node_session("connected"),
             NodeEvent::Disconnected { .. } => metrics::node_session("disconnected"),
+            NodeEvent::Left { .. } => metrics::node_session("left"),
             NodeEvent::Unresponsive { .. } => metrics::node_session("unresponsive"),
             NodeEvent::Refused { reason, .. } => metrics::node_refusal(reason.kind()),
         }

@@ -19,27 +19,40 @@ pub(crate) enum AgentMsg {
     /// A heartbeat; answered at once.
     #[rpc]
     Ping(RpcReplyPort<u64>),
+    /// The named peer is shutting down: its session's end is a clean leave, not a
+    /// failure. Answered once noted, so the peer knows before it closes the session.
+    #[rpc]
+    Leaving(String, RpcReplyPort<u64>),
 }
 
 struct Agent;
 
 impl Actor for Agent {
     type Msg = AgentMsg;
-    type State = ();
-    type Arguments = ();
+    type State = Sessions;
+    type Arguments = Sessions;
 
-    async fn pre_start(&self, _: ActorRef<AgentMsg>, _: ()) -> Result<(), ActorProcessingErr> {
-        Ok(())
+    async fn pre_start(
+        &self,
+        _: ActorRef<AgentMsg>,
+        sessions: Sessions,
+    ) -> Result<Sessions, ActorProcessingErr> {
+        Ok(sessions)
     }
 
     async fn handle(
         &self,
         _: ActorRef<AgentMsg>,
         message: AgentMsg,
-        _: &mut (),
+        sessions: &mut Sessions,
     ) -> Result<(), ActorProcessingErr> {
         match message {
             AgentMsg::Ping(reply) => {
+                let _ = reply.send(0);
+            }
+            AgentMsg::Leaving(peer, reply) => {
+                tracing::info!(%peer, "skein node leaving");
+                sessions.leaving(&peer);
                 let _ = reply.send(0);
             }
         }
@@ -48,10 +61,32 @@ impl Actor for Agent {
 }
 
 /// Starts a node's agent, in the group where its peers look for it.
-pub(crate) async fn start_agent() -> Result<ActorRef<AgentMsg>, SpawnErr> {
-    let (agent, _) = Actor::spawn(None, Agent, ()).await?;
+pub(crate) async fn start_agent(sessions: Sessions) -> Result<ActorRef<AgentMsg>, SpawnErr> {
+    let (agent, _) = Actor::spawn(None, Agent, sessions).await?;
     ractor::pg::join(AGENTS_GROUP.to_string(), vec![agent.get_cell()]);
     Ok(agent)
+}
+
+/// Tells the agent of every ready peer that this node, `name`, is leaving, and waits
+/// (each at most `within`) until each has noted it.
+pub(crate) async fn announce_leaving(sessions: &Sessions, name: &str, within: Duration) {
+    let agents = ractor::pg::get_members(&AGENTS_GROUP.to_string());
+    let ready: Vec<u64> = sessions
+        .lock()
+        .iter()
+        .filter(|(_, s)| s.ready)
+        .map(|(id, _)| *id)
+        .collect();
+    let told = agents
+        .into_iter()
+        .filter(|a| !a.get_id().is_local() && ready.contains(&a.get_id().node()))
+        .map(|agent| async move {
+            let agent = ActorRef::<AgentMsg>::from(agent);
+            let _ = agent
+                .call(|reply| AgentMsg::Leaving(name.to_string(), reply), Some(within))
+                .await;
+        });
+    futures::future::join_all(told).await;
 }
 
 /// Pings every ready peer each period; a peer that misses `misses` in a row has its
@@ -67,6 +102,11 @@ pub(crate) async fn beat(sessions: Sessions, events: Events, period: Duration, m
             .iter()
             .filter(|(_, s)| s.ready)
             .map(|(id, _)| *id)
+            .collect();
+        // A peer that said it is leaving may stop answering before its session ends.
+        let ready: Vec<u64> = ready
+            .into_iter()
+            .filter(|id| sessions.lock().get(id).is_some_and(|s| !s.leaving))
             .collect();
         let pings = ready.into_iter().map(|node_id| {
             let agent = agents

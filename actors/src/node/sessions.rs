@@ -24,6 +24,8 @@ pub(crate) struct Session {
     pub(crate) ready: bool,
     /// Heartbeats missed in a row.
     pub(crate) missed: u32,
+    /// The peer said it is shutting down: the session's end is a clean leave.
+    pub(crate) leaving: bool,
 }
 
 /// A node's sessions by ractor_cluster's node id. Cheap to clone; clones share one
@@ -44,6 +46,13 @@ impl Sessions {
             .filter(|s| s.ready)
             .map(|s| s.name.clone())
             .collect()
+    }
+
+    /// Marks the session of the peer named `peer` as leaving.
+    pub(crate) fn leaving(&self, peer: &str) {
+        for session in self.lock().values_mut().filter(|s| s.name == peer) {
+            session.leaving = true;
+        }
     }
 
     /// Whether some session answers for `addr`.
@@ -119,6 +128,7 @@ pub(crate) async fn track(
                         authenticated: false,
                         ready: false,
                         missed: 0,
+                        leaving: false,
                     },
                 );
             }
@@ -146,6 +156,10 @@ pub(crate) async fn track(
                 // says no more than that the socket closed.
                 let refused = pending.closed(&ses.peer_addr);
                 match session {
+                    Some(session) if session.leaving => {
+                        tracing::info!(peer = %session.name, "skein node left");
+                        events.send(NodeEvent::Left { peer: session.name });
+                    }
                     Some(session) if session.authenticated => {
                         tracing::warn!(peer = %session.name, "skein node disconnected");
                         events.send(NodeEvent::Disconnected { peer: session.name });
