@@ -228,11 +228,12 @@ impl Pool {
 
     /// Shuts the pool down gracefully, and reports what was in flight:
     ///
-    /// - new calls and streams get [`DispatchError::ShuttingDown`] at once, and so do
-    ///   dispatches other nodes send to the pool's workers (a routine already running
-    ///   may still make nested calls, so that it can finish);
+    /// - new calls and streams through the pool get [`DispatchError::ShuttingDown`] at
+    ///   once (a routine already running may still make nested calls, so that it can
+    ///   finish);
     /// - the pool's workers leave its process group first, so pools on other nodes
-    ///   route elsewhere at once;
+    ///   route elsewhere at once; a dispatch already on its way from one of them is in
+    ///   flight, and runs within the grace like the rest;
     /// - what is in flight has up to `grace` to finish, on the pool's workers and its
     ///   worker processes (which are told to drain the same way, then exit);
     /// - what is still running then is cancelled: its callers get
@@ -267,17 +268,29 @@ impl Pool {
             .await
     }
 
-    /// Waits for SIGTERM or ctrl-c (see [`crate::shutdown_signal`]), then shuts the
-    /// pool down with `grace` ([`Pool::shutdown`]): the last line of a service's
-    /// `main`.
+    /// Listens for SIGTERM or ctrl-c from now on (see [`crate::shutdown_signal`]); the
+    /// future waits for one, then shuts the pool down with `grace`
+    /// ([`Pool::shutdown`]). The last line of a service's `main`:
+    ///
+    /// ```no_run
+    /// # async fn serve(pool: skein::Pool) -> std::io::Result<()> {
+    /// let report = pool.shutdown_on_signal(std::time::Duration::from_secs(20))?.await;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
-    /// The I/O error of a signal handler that could not be installed; the pool is
-    /// then not shut down.
-    pub async fn shutdown_on_signal(&self, grace: Duration) -> std::io::Result<ShutdownReport> {
-        crate::shutdown_signal().await?;
-        Ok(self.shutdown(grace).await)
+    /// The I/O error of a signal handler that could not be installed.
+    pub fn shutdown_on_signal(
+        &self,
+        grace: Duration,
+    ) -> std::io::Result<impl std::future::Future<Output = ShutdownReport> + Send + 'static> {
+        let signal = crate::shutdown_signal()?;
+        let pool = self.clone();
+        Ok(async move {
+            signal.await;
+            pool.shutdown(grace).await
+        })
     }
 
     /// Whether the pool's shutdown has begun ([`Pool::shutdown`]).

@@ -43,8 +43,8 @@ pub use tls::Tls;
 use tls::TlsSlot;
 
 use crate::frame::Limits;
-use crate::supervisor::ShutdownReport;
 use crate::ledger::remote::{self as ledger, LedgerMsg};
+use crate::supervisor::ShutdownReport;
 use connect::Dialer;
 use events::Events;
 use heartbeat::AgentMsg;
@@ -518,11 +518,16 @@ impl Node {
         drains.push(drain);
     }
 
-    /// Shuts the node down gracefully: every pool built on it drains within `grace`
-    /// (see `skein::Pool::shutdown`: new calls refused, workers out of their process
-    /// groups first, what is in flight given the grace, the rest cancelled), then the
-    /// node tells each peer it is leaving, so the peer reports
-    /// [`NodeEvent::Left`] rather than a failure, and closes its sessions and its port.
+    /// Shuts the node down gracefully:
+    ///
+    /// 1. every pool built on it drains within `grace` (see `skein::Pool::shutdown`:
+    ///    new calls refused, its workers out of their process groups first and the
+    ///    peers synced, so they route elsewhere at once; what is in flight given the
+    ///    grace, the rest cancelled);
+    /// 2. it tells each peer it is leaving, and waits (a second at most) until each
+    ///    has noted it, so the peer reports [`NodeEvent::Left`] when the session ends,
+    ///    never a failure;
+    /// 3. it closes its sessions and its port.
     ///
     /// The node stays shut: its handles answer, but it serves and connects no more.
     /// A second call waits for the first and returns its report.
@@ -553,9 +558,20 @@ impl Node {
     /// (so it reports [`NodeEvent::Left`]), then closes the sessions and the port. A
     /// pool that made its own node leaves it this way once it has drained.
     pub async fn leave(&self) {
-        heartbeat::announce_leaving(&self.inner.dialer.sessions, &self.inner.name, LEAVE_NOTICE)
-            .await;
+        self.announce_leaving().await;
         self.inner.stop("node left");
+    }
+
+    async fn announce_leaving(&self) {
+        let addr = self.inner.dialer.own.to_string();
+        heartbeat::announce_leaving(&self.inner.dialer.sessions, &addr, LEAVE_NOTICE).await;
+    }
+
+    /// Waits (a second at most for each) until every connected peer has applied the
+    /// process-group changes this node made so far: after its workers leave their
+    /// group, a pool knows from this that no peer routes to them any more.
+    pub async fn sync_with_peers(&self) {
+        heartbeat::sync_with_peers(&self.inner.dialer.sessions, LEAVE_NOTICE).await;
     }
 
     /// Opens a session to `addr` once (the builder's peers are kept connected; this

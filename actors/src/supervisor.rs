@@ -50,6 +50,10 @@ pub struct Supervisor {
     workers: ActorRef<WorkersMsg>,
     #[cfg(feature = "cluster")]
     processes: Option<ActorRef<processes::ProcessMsg>>,
+    /// The node the workers' process group spans: a shutdown syncs with its peers
+    /// once the workers have left the group.
+    #[cfg(feature = "cluster")]
+    node: Option<crate::node::Node>,
 }
 
 impl Drop for Supervisor {
@@ -95,9 +99,9 @@ const AFTER_GRACE: Duration = Duration::from_secs(2);
 impl Supervisor {
     /// Shuts the pool down gracefully:
     ///
-    /// 1. root dispatches are refused with `ShuttingDown` from now on, by the
-    ///    [`WorkerSet`] and by the workers (nested ones are still admitted, so the work
-    ///    in flight can finish);
+    /// 1. the pool's own root calls are refused with `ShuttingDown` from now on, by
+    ///    the [`WorkerSet`] (nested ones still go, so the work in flight can finish);
+    ///    the workers run what reaches them within the grace;
     /// 2. the workers leave the process group, so peers route elsewhere at once;
     /// 3. worker processes are told to drain within the same grace, and exit;
     /// 4. what is in flight has until `grace` is over; then the workers stop (what still
@@ -116,6 +120,12 @@ impl Supervisor {
         }
         // A supervisor that is gone has no workers left in any group.
         let _ = self.workers.call(WorkersMsg::Leave, None).await;
+        // Peers route elsewhere from here on: a dispatch that reaches a worker now was
+        // already on its way, and runs within the grace.
+        #[cfg(feature = "cluster")]
+        if let Some(node) = &self.node {
+            node.sync_with_peers().await;
+        }
         let drained = async {
             let local = futures::future::join_all(workers.iter().map(|w| w.idle()));
             futures::join!(local, self.drain_processes(grace), set.remote_settled());
@@ -183,6 +193,8 @@ pub struct SupervisorBuilder {
     group: Option<String>,
     #[cfg(feature = "cluster")]
     processes: Option<Processes>,
+    #[cfg(feature = "cluster")]
+    node: Option<crate::node::Node>,
 }
 
 #[cfg(feature = "cluster")]
@@ -220,6 +232,8 @@ impl Supervisor {
             group: None,
             #[cfg(feature = "cluster")]
             processes: None,
+            #[cfg(feature = "cluster")]
+            node: None,
         }
     }
 }
@@ -253,6 +267,14 @@ impl SupervisorBuilder {
     /// routes to.
     pub fn group(mut self, group: impl Into<String>) -> Self {
         self.group = Some(group.into());
+        self
+    }
+
+    /// The node whose peers share the process group: a shutdown waits, once the
+    /// workers have left the group, until every peer has applied that.
+    #[cfg(feature = "cluster")]
+    pub fn node(mut self, node: &crate::node::Node) -> Self {
+        self.node = Some(node.clone());
         self
     }
 
@@ -298,6 +320,8 @@ impl SupervisorBuilder {
             workers,
             #[cfg(feature = "cluster")]
             processes: None,
+            #[cfg(feature = "cluster")]
+            node: self.node,
         };
         #[cfg(feature = "cluster")]
         if let Some(spec) = self.processes {

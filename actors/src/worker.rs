@@ -186,9 +186,11 @@ impl std::fmt::Debug for WorkerHandle {
     }
 }
 
-/// A worker's graceful shutdown: from when it begins, root dispatches are answered
-/// `ShuttingDown` (nested ones are still admitted, so the work in flight can finish),
-/// and the dispatches that end are counted until the worker stops.
+/// A worker's graceful shutdown: from when it begins, the dispatches that end are
+/// counted until the worker stops. The worker still admits what reaches it: its pool
+/// refuses its own new calls, and its peers stop sending once it has left their
+/// process group, but a dispatch already on its way from a peer is in flight, and is
+/// run within the grace like the rest.
 #[derive(Debug, Default)]
 struct Drain {
     begun: AtomicBool,
@@ -201,8 +203,7 @@ struct Drain {
 }
 
 impl WorkerHandle {
-    /// Begins the worker's graceful shutdown: from now on a root dispatch is answered
-    /// `ShuttingDown`, and what is running or queued goes on.
+    /// Begins the worker's graceful shutdown: what ends from now on is counted.
     pub(crate) fn drain(&self) {
         // Under the lock, so `free` sees it for every dispatch that ends after it.
         let _inner = self.table.lock();
@@ -324,11 +325,6 @@ impl Table {
             return Err((dispatch, reply));
         }
         let nested = dispatch.request.caller.is_some();
-        if !nested && self.drain.begun.load(Ordering::Acquire) {
-            drop(inner);
-            let _ = reply.send(self.stamp(Reply::failed(DispatchError::ShuttingDown)));
-            return Ok(());
-        }
         if nested || inner.running.len() < self.admission.max_concurrency {
             self.start(&mut inner, dispatch, reply);
         } else if inner.queue.len() < self.admission.max_queue {

@@ -540,7 +540,7 @@ impl Cluster {
     /// processes.
     fn supervise(&self, supervisor: SupervisorBuilder) -> SupervisorBuilder {
         match &self.node {
-            Some(node) => supervisor.group(self.group.clone()).processes(
+            Some(node) => supervisor.node(node).group(self.group.clone()).processes(
                 self.processes,
                 self.workers_per_process,
                 node,

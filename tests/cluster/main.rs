@@ -26,6 +26,7 @@ mod oracle_holds_across_processes;
 #[path = "../support/oracle.rs"]
 mod oracle_model;
 mod oversize_frames_are_refused_typed;
+mod pools_and_nodes_shut_down_gracefully;
 mod state_is_built_in_every_worker_process;
 mod streams_run_ahead_across_processes;
 mod support;
@@ -64,6 +65,10 @@ use one_otel_trace_spans_every_process::a_nested_call_across_two_worker_processe
 use one_trace_spans_every_process::a_nested_call_across_two_worker_processes_is_one_trace;
 use oracle_holds_across_processes::any_script_across_processes_matches_one_local_scope;
 use oversize_frames_are_refused_typed::oversize_frames_are_refused_typed_across_the_wire;
+use pools_and_nodes_shut_down_gracefully::{
+    a_node_that_shuts_down_is_a_clean_leave_for_its_peers,
+    a_process_pool_shuts_down_with_100_calls_in_flight,
+};
 use state_is_built_in_every_worker_process::state_is_built_in_every_worker_process;
 use streams_run_ahead_across_processes::{
     a_worker_process_killed_mid_stream_ends_the_stream_with_node_down,
@@ -290,6 +295,7 @@ pub fn routines() -> PoolBuilder {
         .routine::<one_trace_spans_every_process::TraceVia>()
         .routine::<oracle_holds_across_processes::OracleStep>()
         .routine::<state_is_built_in_every_worker_process::StatePid>()
+        .routine::<pools_and_nodes_shut_down_gracefully::Nap>()
         .stream_routine::<streams_run_ahead_across_processes::Steps>()
         .state(state_is_built_in_every_worker_process::build_process_state);
     #[cfg(feature = "otel")]
@@ -423,6 +429,13 @@ fn tests() -> Vec<Test> {
         ("state_is_built_in_every_worker_process", || {
             Box::pin(state_is_built_in_every_worker_process())
         }),
+        ("a_process_pool_shuts_down_with_100_calls_in_flight", || {
+            Box::pin(a_process_pool_shuts_down_with_100_calls_in_flight())
+        }),
+        (
+            "a_node_that_shuts_down_is_a_clean_leave_for_its_peers",
+            || Box::pin(a_node_that_shuts_down_is_a_clean_leave_for_its_peers()),
+        ),
         ("frames_sessions_and_refusals_are_counted", || {
             Box::pin(metrics_count_frames_sessions_and_refusals::frames_sessions_and_refusals_are_counted())
         }),
@@ -447,6 +460,7 @@ fn main() {
         Ok("test") => run_one(),
         Ok("parent") => worker_processes_never_outlive_their_parent::intermediate_parent(),
         Ok("node") => nodes_connect_by_name_and_refuse_outsiders::node(),
+        Ok("leaving") => pools_and_nodes_shut_down_gracefully::leaving_node(),
         Ok(other) => panic!("unknown {MODE_ENV} {other:?}"),
         Err(_) => run_all(),
     }

@@ -67,9 +67,29 @@ pub(crate) async fn start_agent(sessions: Sessions) -> Result<ActorRef<AgentMsg>
     Ok(agent)
 }
 
-/// Tells the agent of every ready peer that this node, `name`, is leaving, and waits
-/// (each at most `within`) until each has noted it.
-pub(crate) async fn announce_leaving(sessions: &Sessions, name: &str, within: Duration) {
+/// Tells the agent of every ready peer that this node, listening on `addr`, is
+/// leaving, and waits (each at most `within`) until each has noted it.
+pub(crate) async fn announce_leaving(sessions: &Sessions, addr: &str, within: Duration) {
+    call_peers(sessions, within, |reply| {
+        AgentMsg::Leaving(addr.to_string(), reply)
+    })
+    .await;
+}
+
+/// Waits (each at most `within`) until every ready peer's agent answers a ping. A
+/// session delivers in order, so by then each peer has applied every process-group
+/// change this node sent before it: a pool whose workers left their group knows its
+/// peers no longer route to them.
+pub(crate) async fn sync_with_peers(sessions: &Sessions, within: Duration) {
+    call_peers(sessions, within, AgentMsg::Ping).await;
+}
+
+/// Calls the agent of every ready peer with `message`, each for at most `within`.
+async fn call_peers(
+    sessions: &Sessions,
+    within: Duration,
+    message: impl Fn(RpcReplyPort<u64>) -> AgentMsg + Clone,
+) {
     let agents = ractor::pg::get_members(&AGENTS_GROUP.to_string());
     let ready: Vec<u64> = sessions
         .lock()
@@ -77,16 +97,17 @@ pub(crate) async fn announce_leaving(sessions: &Sessions, name: &str, within: Du
         .filter(|(_, s)| s.ready)
         .map(|(id, _)| *id)
         .collect();
-    let told = agents
+    let called = agents
         .into_iter()
         .filter(|a| !a.get_id().is_local() && ready.contains(&a.get_id().node()))
-        .map(|agent| async move {
-            let agent = ActorRef::<AgentMsg>::from(agent);
-            let _ = agent
-                .call(|reply| AgentMsg::Leaving(name.to_string(), reply), Some(within))
-                .await;
+        .map(|agent| {
+            let message = message.clone();
+            async move {
+                let agent = ActorRef::<AgentMsg>::from(agent);
+                let _ = agent.call(message, Some(within)).await;
+            }
         });
-    futures::future::join_all(told).await;
+    futures::future::join_all(called).await;
 }
 
 /// Pings every ready peer each period; a peer that misses `misses` in a row has its

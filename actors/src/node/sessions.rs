@@ -48,9 +48,13 @@ impl Sessions {
             .collect()
     }
 
-    /// Marks the session of the peer named `peer` as leaving.
-    pub(crate) fn leaving(&self, peer: &str) {
-        for session in self.lock().values_mut().filter(|s| s.name == peer) {
+    /// Marks the session of the peer that listens on `addr` as leaving.
+    pub(crate) fn leaving(&self, addr: &str) {
+        for session in self
+            .lock()
+            .values_mut()
+            .filter(|s| s.addrs.iter().any(|a| a == addr))
+        {
             session.leaving = true;
         }
     }
