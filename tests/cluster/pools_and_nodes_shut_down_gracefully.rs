@@ -202,7 +202,7 @@ pub async fn a_node_that_shuts_down_is_a_clean_leave_for_its_peers() {
     // Keep calling a while after the leave.
     let after = async {
         let mut pids = BTreeSet::new();
-        while pids.len() < 1 || Instant::now() < left_at + Duration::from_millis(300) {
+        while pids.is_empty() || Instant::now() < left_at + Duration::from_millis(300) {
             pids.insert(pool.call::<Pid>(()).await.expect("a call after the leave"));
         }
         pids
