@@ -69,7 +69,7 @@ static STARTED: LazyLock<Barrier> = LazyLock::new(|| Barrier::new(MAX_REPORTS + 
 static FINISH: Semaphore = Semaphore::const_new(0);
 
 #[tokio::main]
-async fn main() -> Result<(), skein::Error> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pool = Pool::builder()
         .workers(1)
         .routine::<Charge>()
