@@ -64,6 +64,7 @@ impl AdmissionRequest<'_> {
 
 /// An admission hook's answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Verdict {
     /// Run the routine.
     Admit,

@@ -1,8 +1,9 @@
 //! A pool's admission hook runs on the worker before the routine, inside the caller's
 //! context as the worker installed it: it rejects by a context value, and a rejected
 //! call runs nothing, spends nothing and merges nothing (S120, S121); it sees the
-//! routine's name, the worker's load, a nested call's caller, and a stream once, at
-//! open (S122); a hook that panics rejects, and the worker serves on (S123).
+//! routine's name, the worker's load (a queued dispatch's as it leaves the queue), a
+//! nested call's caller, and a stream once, at open (S122); a hook that panics
+//! rejects, and the worker serves on (S123).
 
 mod support;
 
@@ -216,6 +217,64 @@ async fn the_hook_sees_the_routine_and_the_load_and_rejects_past_two_in_flight()
         "each counts the dispatches beside it, not itself"
     );
     assert_eq!(in_flight[2..], [2, 0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_dispatch_is_asked_when_it_leaves_the_queue_with_the_load_then() {
+    let loads: Arc<Mutex<Vec<Load>>> = Arc::default();
+    let log = loads.clone();
+    let pool = Pool::builder()
+        .workers(1)
+        .max_concurrency(1)
+        .max_queue(4)
+        .routine::<Park>()
+        .admission_hook(move |request: &AdmissionRequest<'_>| {
+            let load = request.load();
+            log.lock().unwrap().push(load);
+            if load.queued > 0 {
+                Verdict::reject(format!("{} still waiting behind it", load.queued))
+            } else {
+                Verdict::Admit
+            }
+        })
+        .build()
+        .await
+        .expect("pool builds");
+    let gate = Gate::new();
+    let mut first = Box::pin(pool.call::<Park>(gate.id()));
+    let mut second = Box::pin(pool.call::<Park>(gate.id()));
+    let mut third = Box::pin(pool.call::<Park>(gate.id()));
+    // A call's first poll hands it to the local worker, in this order.
+    assert!(futures::poll!(&mut first).is_pending());
+    gate.until("the first call parks", |c| c.entered == 1).await;
+    assert!(futures::poll!(&mut second).is_pending());
+    assert!(futures::poll!(&mut third).is_pending());
+    assert_eq!(
+        loads.lock().unwrap().len(),
+        1,
+        "a dispatch in the queue has not been asked yet"
+    );
+    gate.open();
+    let (first, second, third) = within(BOUND, "the three calls", async {
+        futures::join!(first, second, third)
+    })
+    .await;
+    assert_eq!(first, Ok(()));
+    assert_eq!(
+        second,
+        Err(DispatchError::Rejected {
+            reason: "1 still waiting behind it".into()
+        }),
+        "asked as it left the queue, with the third still in it"
+    );
+    assert_eq!(third, Ok(()), "the last one out had nothing behind it");
+    let seen: Vec<_> = loads
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|l| (l.in_flight, l.queued))
+        .collect();
+    assert_eq!(seen, [(0, 0), (0, 1), (0, 0)]);
 }
 
 /// What the hook saw of each dispatch: routine, dispatch, caller.
