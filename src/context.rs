@@ -214,13 +214,17 @@ impl Context {
         }
         let mut state = self.lock();
         let warnings = state.merge(manifest, mode)?;
-        let (value, tokens) = incoming.into_parts();
-        for cell in tokens {
-            if state.lists_unspent(&cell.key, &cell.id) {
-                cell.anchor(state.id());
-            }
+        Ok((anchor(&state, incoming), warnings))
+    }
+
+    /// The second half of [`Context::receive`], for a frame merged already: anchors
+    /// the tokens inside `incoming` that this context lists as unspent. An admission
+    /// hook runs between the two halves, so a call it rejects anchors nothing.
+    pub(crate) fn anchor<T>(&self, incoming: Incoming<T>) -> T {
+        if incoming.token_count() == 0 {
+            return incoming.into_orphans();
         }
-        Ok((value, warnings))
+        anchor(&self.lock(), incoming)
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, ContextState> {
@@ -230,6 +234,18 @@ impl Context {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Anchors the tokens inside `incoming` that `state` lists as unspent (S35); the
+/// others stay orphans.
+fn anchor<T>(state: &ContextState, incoming: Incoming<T>) -> T {
+    let (value, tokens) = incoming.into_parts();
+    for cell in tokens {
+        if state.lists_unspent(&cell.key, &cell.id) {
+            cell.anchor(state.id());
+        }
+    }
+    value
 }
 
 impl Default for Context {

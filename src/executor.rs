@@ -17,15 +17,16 @@ use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use serde::Serialize;
 use skein_actors::{
-    DispatchError, DispatchId, Executor, Failure, LedgerDelta, Manifest, Outcome, Reply, Request,
-    StreamSession, TraceId,
+    DispatchError, DispatchId, DispatchKind, Executor, Failure, LedgerDelta, Load, Manifest,
+    Outcome, Reply, Request, StreamSession, TraceId,
 };
 use tracing::Instrument;
 
+use crate::admission::{self, AdmissionHook, Gate};
 use crate::context::payload;
 use crate::context::{Context, InstallError, InstallMode};
 use crate::dispatch::{Caller, Parent};
-use crate::routine::{Routine, StreamRoutine};
+use crate::routine::{panic_message, Routine, StreamRoutine};
 use crate::state::{State, StateError};
 
 tokio::task_local! {
@@ -150,8 +151,8 @@ struct Link {
     mode: InstallMode,
 }
 
-type CallFn = fn(Request, Link) -> BoxFuture<'static, Reply>;
-type OpenFn = fn(Request, Link) -> Result<Box<dyn StreamSession>, Reply>;
+type CallFn = fn(Request, Link, Option<Box<Gate>>) -> BoxFuture<'static, Reply>;
+type OpenFn = fn(Request, Link, Option<Box<Gate>>) -> Result<Box<dyn StreamSession>, Reply>;
 
 /// The routines of a pool, by name.
 #[derive(Default)]
@@ -196,6 +197,8 @@ pub(crate) struct RoutineExecutor {
     /// The pool a routine's nested calls go to.
     pool: Weak<Caller>,
     mode: InstallMode,
+    /// Asked before each routine runs, when the pool has one.
+    hook: Option<AdmissionHook>,
 }
 
 impl RoutineExecutor {
@@ -203,11 +206,13 @@ impl RoutineExecutor {
         routines: Routines,
         pool: Weak<Caller>,
         mode: InstallMode,
+        hook: Option<AdmissionHook>,
     ) -> RoutineExecutor {
         RoutineExecutor {
             routines,
             pool,
             mode,
+            hook,
         }
     }
 
@@ -220,9 +225,13 @@ impl RoutineExecutor {
 }
 
 impl Executor for RoutineExecutor {
-    fn call(&self, request: Request) -> BoxFuture<'static, Reply> {
-        match self.routines.calls.get(request.routine.as_str()) {
-            Some((_, run)) => run(request, self.link()),
+    fn call(&self, request: Request, load: Load) -> BoxFuture<'static, Reply> {
+        match self.routines.calls.get_key_value(request.routine.as_str()) {
+            Some((name, (_, run))) => {
+                let gate =
+                    admission::gate(self.hook.as_ref(), name, &request, DispatchKind::Call, load);
+                run(request, self.link(), gate)
+            }
             None => Box::pin(std::future::ready(Reply::failed(
                 DispatchError::UnknownRoutine {
                     routine: request.routine,
@@ -231,9 +240,22 @@ impl Executor for RoutineExecutor {
         }
     }
 
-    fn open_stream(&self, request: Request) -> Result<Box<dyn StreamSession>, Reply> {
-        match self.routines.streams.get(request.routine.as_str()) {
-            Some((_, open)) => open(request, self.link()),
+    fn open_stream(&self, request: Request, load: Load) -> Result<Box<dyn StreamSession>, Reply> {
+        match self
+            .routines
+            .streams
+            .get_key_value(request.routine.as_str())
+        {
+            Some((name, (_, open))) => {
+                let gate = admission::gate(
+                    self.hook.as_ref(),
+                    name,
+                    &request,
+                    DispatchKind::Stream,
+                    load,
+                );
+                open(request, self.link(), gate)
+            }
             None => Err(Reply::failed(DispatchError::UnknownRoutine {
                 routine: request.routine,
             })),
@@ -248,14 +270,6 @@ fn delta_of(manifest: &Manifest) -> LedgerDelta {
         .iter()
         .flat_map(|e| e.spent.iter().copied())
         .collect()
-}
-
-fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-string panic payload".to_string())
 }
 
 /// Runs a step's body and encodes its result inside the routine's context (so tokens
@@ -307,7 +321,11 @@ fn report_panic(routine: &str, frame: &Frame, result: &Result<Outcome, Failure>)
     }
 }
 
-fn run_call<R: Routine>(request: Request, link: Link) -> BoxFuture<'static, Reply> {
+fn run_call<R: Routine>(
+    request: Request,
+    link: Link,
+    gate: Option<Box<Gate>>,
+) -> BoxFuture<'static, Reply> {
     let frame = Frame::of(&request, link.pool);
     let span = frame.span(R::NAME, &request);
     let mode = link.mode;
@@ -328,9 +346,10 @@ fn run_call<R: Routine>(request: Request, link: Link) -> BoxFuture<'static, Repl
             }
         };
         let cx = Context::continuation();
-        let args = match cx.receive(&manifest, incoming, mode) {
-            Ok((args, _warnings)) => args,
-            Err(e) => return Reply::failed(DispatchError::Context(e)),
+        // The hook, if any, is asked in between the install and the anchoring (S121).
+        let args = match admission::receive(&cx, gate, &manifest, incoming, mode) {
+            Ok(args) => args,
+            Err(refused) => return Reply::failed(refused),
         };
         let body = cx.scope(DISPATCH.scope(frame.clone(), step(R::run(args).map(Some))));
         let result = match timeout {
@@ -415,6 +434,7 @@ struct Session<R: StreamRoutine> {
 fn open_stream<R: StreamRoutine>(
     request: Request,
     link: Link,
+    gate: Option<Box<Gate>>,
 ) -> Result<Box<dyn StreamSession>, Reply> {
     let incoming = payload::decode::<R::Args>(&request.args).map_err(|e| {
         Reply::failed(DispatchError::BadArgs {
@@ -423,9 +443,8 @@ fn open_stream<R: StreamRoutine>(
     })?;
     // The caller's context, and the tokens in the args, arrive once, before any step.
     let cx = Context::continuation();
-    let (args, _warnings) = cx
-        .receive(&request.manifest, incoming, link.mode)
-        .map_err(|e| Reply::failed(DispatchError::Context(e)))?;
+    let args = admission::receive(&cx, gate, &request.manifest, incoming, link.mode)
+        .map_err(Reply::failed)?;
     cx.begin_steps();
     let frame = Frame::of(&request, link.pool);
     Ok(Box::new(Session::<R> {

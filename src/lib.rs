@@ -36,6 +36,7 @@
 
 #[cfg(feature = "actix")]
 pub mod actix;
+mod admission;
 pub mod context;
 mod dispatch;
 mod error;
@@ -56,6 +57,7 @@ pub mod tower;
 
 pub use skein_actors as actors;
 
+pub use admission::{AdmissionRequest, Verdict};
 pub use context::payload;
 pub use context::{
     fork, scope, spawn, spawn_blocking, Context, ContextVar, GetError, InstallError, InstallMode,

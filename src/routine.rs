@@ -219,3 +219,12 @@ impl std::fmt::Display for Never {
 }
 
 impl std::error::Error for Never {}
+
+/// What a panic said, from its payload: a routine's, or an admission hook's.
+pub(crate) fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".to_string())
+}

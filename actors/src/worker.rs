@@ -32,18 +32,20 @@ use crate::metrics::WorkerGauges;
 /// Runs routines for a worker. `skein` installs one that knows the typed routines;
 /// this crate only moves bytes and manifests.
 pub trait Executor: Send + Sync + 'static {
-    /// Runs one call to completion and builds its reply.
-    fn call(&self, request: Request) -> BoxFuture<'static, Reply>;
+    /// Runs one call to completion and builds its reply. `load` is the worker's load
+    /// as the call starts (itself not counted), for an admission hook to weigh.
+    fn call(&self, request: Request, load: Load) -> BoxFuture<'static, Reply>;
 
     /// Opens a stream in the caller's context the request carries; each
-    /// [`StreamSession::poll_next`] runs it one item further.
+    /// [`StreamSession::poll_next`] runs it one item further. `load` is the worker's
+    /// load as the stream starts (itself not counted), as for [`Executor::call`].
     ///
     /// # Errors
     ///
     /// A failed [`Reply`] (unknown routine, bad args, a refused context) when the
     /// stream cannot open.
     #[allow(clippy::result_large_err)] // once per stream, and the refusal is the reply
-    fn open_stream(&self, request: Request) -> Result<Box<dyn StreamSession>, Reply>;
+    fn open_stream(&self, request: Request, load: Load) -> Result<Box<dyn StreamSession>, Reply>;
 }
 
 /// One open stream on a worker. The worker calls it from one task, one method at a
@@ -338,7 +340,6 @@ impl Table {
     }
 
     /// The worker's load as `inner` holds it.
-    #[allow(dead_code)] // read by the admission hook and the stats, next
     fn load(&self, inner: &Inner) -> Load {
         Load {
             in_flight: inner.running.len(),
@@ -388,6 +389,8 @@ impl Table {
             ..
         } = dispatch;
         let id = request.id;
+        // Before this dispatch enters the table: the load it starts into.
+        let load = self.load(inner);
         let answer = Answer::new(reply, self);
         let done = Done {
             id,
@@ -395,7 +398,7 @@ impl Table {
         };
         let running = match kind {
             DispatchKind::Call => {
-                let work = self.executor.call(request);
+                let work = self.executor.call(request, load);
                 let task = tokio::spawn(async move {
                     let reply = work.await;
                     done.free();
@@ -417,7 +420,7 @@ impl Table {
                     ready: VecDeque::new(),
                     done,
                 };
-                let task = tokio::spawn(stream.serve(request, rx));
+                let task = tokio::spawn(stream.serve(request, load, rx));
                 Running {
                     abort: task.abort_handle(),
                     pulls: Some(tx),
@@ -684,8 +687,8 @@ const MAX_BATCH: usize = 1024;
 type Pulls = mpsc::UnboundedReceiver<(Pull, RpcReplyPort<Reply>)>;
 
 impl OpenStream {
-    async fn serve(mut self, request: Request, mut pulls: Pulls) {
-        let mut session = match self.done.table.executor.open_stream(request) {
+    async fn serve(mut self, request: Request, load: Load, mut pulls: Pulls) {
+        let mut session = match self.done.table.executor.open_stream(request, load) {
             Ok(session) => Some(session),
             Err(refused) => {
                 self.finish(refused);

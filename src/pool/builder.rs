@@ -11,6 +11,7 @@ use skein_actors::SupervisorBuilder;
 use skein_actors::{Admission, Limits, RestartPolicy, StartError, Supervisor, WorkerSet};
 
 use super::{Pool, PoolShared};
+use crate::admission::{AdmissionHook, AdmissionRequest, Verdict};
 use crate::context::InstallMode;
 use crate::dispatch::{CallMetrics, Caller};
 use crate::executor::{RoutineExecutor, Routines};
@@ -99,6 +100,7 @@ pub struct PoolBuilder {
     mode: InstallMode,
     /// The state factories, in the order given, at most one per type.
     states: Vec<StateFactory>,
+    hook: Option<AdmissionHook>,
     #[cfg(feature = "cluster")]
     cluster: Cluster,
 }
@@ -142,6 +144,7 @@ impl fmt::Debug for PoolBuilder {
                 "states",
                 &self.states.iter().map(|s| s.type_name).collect::<Vec<_>>(),
             )
+            .field("admission_hook", &self.hook.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -159,6 +162,7 @@ impl Pool {
             timeout: None,
             mode: InstallMode::Lenient,
             states: Vec::new(),
+            hook: None,
             #[cfg(feature = "cluster")]
             cluster: Cluster {
                 node: None,
@@ -327,6 +331,72 @@ impl PoolBuilder {
         self
     }
 
+    /// Installs an admission hook: every dispatch this pool's workers start (a call, a
+    /// nested call, a stream at open, from this process or another node) is first
+    /// shown to `hook`, which admits it or rejects it. A second hook replaces the first.
+    ///
+    /// The hook runs on the worker, before the routine, inside the caller's context as
+    /// the worker installed it: it reads the caller's values with
+    /// [`ContextVar::get`](crate::ContextVar::get), and sees the routine's name, the
+    /// dispatch's caller (for a nested call) and the worker's [`Load`](crate::actors::Load)
+    /// ([`AdmissionRequest`]). A rejected dispatch ends at its caller with
+    /// [`DispatchError::Rejected`](crate::DispatchError::Rejected): nothing of the routine
+    /// ran, nothing was spent, nothing merges back, and the tokens of its args are not
+    /// anchored (S120, S121). A hook that panics rejects, with a reason that says so,
+    /// and the worker serves on (S123). Without a hook the call path is what it was: one
+    /// `Option` check per dispatch.
+    ///
+    /// The hook runs on the worker's thread, once per dispatch: keep it quick and
+    /// non-blocking. It is meant to read; a value it sets lands in the routine's context
+    /// (and merges back only if the dispatch is admitted). Worker processes build their
+    /// pool from the same builder function, so they install the same hook and it runs
+    /// there (S124).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use skein::{ContextVar, DispatchError, Never, Pool, Routine, Verdict};
+    ///
+    /// static TENANT: ContextVar<String> = ContextVar::new("doc.admission", "tenant");
+    ///
+    /// struct Add;
+    /// impl Routine for Add {
+    ///     const NAME: &'static str = "doc.admission.add";
+    ///     type Args = (i64, i64);
+    ///     type Output = i64;
+    ///     type Error = Never;
+    ///     async fn run((x, y): (i64, i64)) -> Result<i64, Never> { Ok(x + y) }
+    /// }
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = Pool::builder()
+    ///     .routine::<Add>()
+    ///     .admission_hook(|request| match TENANT.get().as_deref() {
+    ///         Some("blocked") => Verdict::reject(format!("{} is closed to you", request.routine())),
+    ///         _ => Verdict::Admit,
+    ///     })
+    ///     .build()
+    ///     .await?;
+    /// skein::scope(async {
+    ///     assert_eq!(pool.call::<Add>((1, 2)).await?, 3);
+    ///     let _token = TENANT.set("blocked".to_string())?;
+    ///     assert_eq!(
+    ///         pool.call::<Add>((1, 2)).await,
+    ///         Err(DispatchError::Rejected { reason: "doc.admission.add is closed to you".into() })
+    ///     );
+    ///     Ok(())
+    /// })
+    /// .await
+    /// # }
+    /// ```
+    pub fn admission_hook(
+        mut self,
+        hook: impl Fn(&AdmissionRequest<'_>) -> Verdict + Send + Sync + 'static,
+    ) -> Self {
+        self.hook = Some(AdmissionHook::new(hook));
+        self
+    }
+
     /// How dead workers (and worker processes) are restarted.
     pub fn restart_policy(mut self, policy: RestartPolicy) -> Self {
         self.policy = policy;
@@ -406,6 +476,7 @@ impl PoolBuilder {
             self.routines,
             Arc::downgrade(&caller),
             self.mode,
+            self.hook,
         ));
         let supervisor = Supervisor::builder(&workers, executor)
             .workers(self.workers)

@@ -14,6 +14,7 @@
 //! helper a test starts: `parent` (an intermediate parent with worker processes of its
 //! own) and `node` (a bare node that prints its events).
 
+mod admission_hook_runs_in_worker_processes;
 mod any_number_of_nodes_share_one_process;
 mod dead_and_hung_nodes_fail_in_flight_calls;
 mod listen_port_survives_hostile_connections;
@@ -43,6 +44,7 @@ use skein::actors::Blob;
 use skein::{ContextVar, Never, Pool, PoolBuilder, ResetErrorKind, Routine, Token};
 
 use crate::support::BOUND;
+use admission_hook_runs_in_worker_processes::admission_hook_runs_in_worker_processes;
 use any_number_of_nodes_share_one_process::two_nodes_in_one_process_serve_calls;
 use dead_and_hung_nodes_fail_in_flight_calls::{
     a_hung_node_is_cut_off_within_2_s, a_hung_node_is_welcomed_back_when_it_resumes,
@@ -297,7 +299,8 @@ pub fn routines() -> PoolBuilder {
         .routine::<state_is_built_in_every_worker_process::StatePid>()
         .routine::<pools_and_nodes_shut_down_gracefully::Nap>()
         .stream_routine::<streams_run_ahead_across_processes::Steps>()
-        .state(state_is_built_in_every_worker_process::build_process_state);
+        .state(state_is_built_in_every_worker_process::build_process_state)
+        .admission_hook(admission_hook_runs_in_worker_processes::hook);
     #[cfg(feature = "otel")]
     let builder = builder.routine::<one_otel_trace_spans_every_process::OtelSpans>();
     builder
@@ -333,6 +336,9 @@ fn tests() -> Vec<Test> {
     let tests: Vec<Test> = vec![
         ("calls_run_in_worker_processes", || {
             Box::pin(calls_run_in_worker_processes())
+        }),
+        ("admission_hook_runs_in_worker_processes", || {
+            Box::pin(admission_hook_runs_in_worker_processes())
         }),
         ("one_spend_per_token_across_processes", || {
             Box::pin(one_spend_per_token_across_processes())
