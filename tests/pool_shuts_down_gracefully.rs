@@ -45,7 +45,7 @@ async fn pool() -> Pool {
         .expect("pool builds")
 }
 
-/// S140, S141, S142: 100 calls in flight, half let through during the grace; the
+/// S140, S141, S142, S143: 100 calls in flight, half let through during the grace; the
 /// report says 50 and 50, the callers got 50 `Ok` and 50 `Cancelled`, the cancelled
 /// ones' cleanup ran, and no call hung.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -122,10 +122,7 @@ impl Supervisor {
         let _ = self.workers.call(WorkersMsg::Leave, None).await;
         // Peers route elsewhere from here on: a dispatch that reaches a worker now was
         // already on its way, and runs within the grace.
-        #[cfg(feature = "cluster")]
-        if let Some(node) = &self.node {
-            node.sync_with_peers().await;
-        }
+        self.sync_with_peers().await;
         let drained = async {
             let local = futures::future::join_all(workers.iter().map(|w| w.idle()));
             futures::join!(local, self.drain_processes(grace), set.remote_settled());
@@ -136,8 +133,16 @@ impl Supervisor {
             }
             None => drained.await,
         }
-        // The grace is over: what still runs is cancelled.
+        // The grace is over: what still runs is cancelled, and answered so; the calls
+        // this pool waits on elsewhere end too.
+        for worker in &workers {
+            worker.cancel_all();
+        }
         set.end_grace();
+        // Answers go to other nodes through tasks of ractor_cluster's; a peer that
+        // hears a worker has stopped drops what it still waits on from it, so the
+        // workers stop only once the answers have had a round trip to get out.
+        self.sync_with_peers().await;
         let _ = self
             .workers
             .stop_and_wait(Some("pool shut down".to_string()), Some(AFTER_GRACE))
@@ -166,6 +171,15 @@ impl Supervisor {
         let report = local + set.remote_report();
         set.emit(SupervisionEvent::ShutDown { report });
         report
+    }
+
+    /// Waits until every peer of the pool's node has answered a ping (see
+    /// `Node::sync_with_peers`); at once for a pool without a node.
+    async fn sync_with_peers(&self) {
+        #[cfg(feature = "cluster")]
+        if let Some(node) = &self.node {
+            node.sync_with_peers().await;
+        }
     }
 
     /// Asks the worker processes to drain within `grace`, and waits until they have

@@ -200,6 +200,8 @@ struct Drain {
     finished: AtomicUsize,
     /// Dispatches the stop cancelled: those running or queued when it came.
     cancelled: AtomicUsize,
+    /// Dispatches out of the table whose answer is not sent yet.
+    answering: AtomicUsize,
     /// Woken when the last dispatch ends while draining.
     idle: Notify,
 }
@@ -219,14 +221,19 @@ impl WorkerHandle {
             tokio::pin!(woken);
             // Registered before the check, so an end between the two still wakes it.
             woken.as_mut().enable();
-            {
-                let inner = self.table.lock();
-                if inner.running.is_empty() && inner.queue.is_empty() {
-                    return;
-                }
+            if self.table.is_idle() {
+                return;
             }
             woken.await;
         }
+    }
+
+    /// Cancels everything on the worker, as a graceful stop does, without stopping it:
+    /// what runs is dropped (its cleanup runs) and answered `Cancelled`, what waits is
+    /// answered `Cancelled`, and nothing starts any more.
+    pub(crate) fn cancel_all(&self) {
+        self.table.stopping.store(true, Ordering::Release);
+        self.table.close(DispatchError::Cancelled);
     }
 
     /// How many dispatches ended while the worker drained, and how many its stop
@@ -371,11 +378,40 @@ impl Table {
                 None => break,
             }
         }
-        // Only a drain waits for idle: the hot path pays one load, never the lock.
-        if draining && inner.running.is_empty() && inner.queue.is_empty() {
+        running
+    }
+
+    /// [`free`](Table::free) for a dispatch whose answer is sent next: while the
+    /// worker drains, the answer is counted as on its way until [`settle`](Table::settle),
+    /// so the worker is idle only once every answer has gone (a node that stops next
+    /// must not stop an answer on its way). True when it was counted.
+    fn free_to_answer(self: &Arc<Self>, id: &DispatchId) -> bool {
+        let counted = self.drain.begun.load(Ordering::Acquire);
+        if counted {
+            self.drain.answering.fetch_add(1, Ordering::AcqRel);
+        }
+        self.free(id);
+        counted
+    }
+
+    /// Called once a dispatch's answer has gone (`counted` as [`free_to_answer`](Table::free_to_answer)
+    /// says): wakes a drain waiting for the worker to be idle, if it now is. The hot
+    /// path pays one load, never the lock.
+    fn settle(&self, counted: bool) {
+        if counted {
+            self.drain.answering.fetch_sub(1, Ordering::AcqRel);
+        }
+        if self.drain.begun.load(Ordering::Acquire) && self.is_idle() {
             self.drain.idle.notify_waiters();
         }
-        running
+    }
+
+    /// Nothing runs, waits, or is being answered.
+    fn is_idle(&self) -> bool {
+        let inner = self.lock();
+        inner.running.is_empty()
+            && inner.queue.is_empty()
+            && self.drain.answering.load(Ordering::Acquire) == 0
     }
 
     /// Starts a dispatch as its own task, entered in the table. The table is locked
@@ -401,8 +437,10 @@ impl Table {
                 let work = self.executor.call(request, load);
                 let task = tokio::spawn(async move {
                     let reply = work.await;
-                    done.free();
+                    let table = done.table.clone();
+                    let counted = done.free();
                     answer.send(reply);
+                    table.settle(counted);
                 });
                 Running {
                     abort: task.abort_handle(),
@@ -549,8 +587,9 @@ struct Done {
 }
 
 impl Done {
-    fn free(self) {
-        self.table.free(&self.id);
+    /// Takes the dispatch out before its answer is sent; see [`Table::free_to_answer`].
+    fn free(self) -> bool {
+        self.table.free_to_answer(&self.id)
     }
 }
 
@@ -596,6 +635,7 @@ impl Actor for Worker {
                 if let Some(running) = state.table.free(&id) {
                     running.abort.abort();
                 }
+                state.table.settle(false);
             }
         }
         Ok(())
@@ -801,7 +841,7 @@ impl OpenStream {
     /// another on hearing back finds it free), then answers the oldest waiting caller,
     /// and tells any other that the stream is over.
     fn finish(&mut self, last: Reply) {
-        self.done.table.free(&self.done.id);
+        let counted = self.done.table.free_to_answer(&self.done.id);
         let mut waiting = std::mem::take(&mut self.waiting).into_iter();
         if let Some(answer) = waiting.next() {
             answer.send(last);
@@ -809,6 +849,7 @@ impl OpenStream {
         for answer in waiting {
             answer.send(Reply::new(Outcome::End, None, Default::default()));
         }
+        self.done.table.settle(counted);
     }
 }
 
