@@ -24,6 +24,7 @@ use tracing::Instrument;
 
 use crate::context::payload;
 use crate::context::{Context, InstallError, InstallMode};
+use crate::deadline;
 use crate::dispatch::{Caller, Parent};
 use crate::routine::{Routine, StreamRoutine};
 use crate::state::{State, StateError};
@@ -311,13 +312,10 @@ fn run_call<R: Routine>(request: Request, link: Link) -> BoxFuture<'static, Repl
     let frame = Frame::of(&request, link.pool);
     let span = frame.span(R::NAME, &request);
     let mode = link.mode;
+    // The routine's deadline, counted from now, is its scope deadline too (S116).
+    let deadline = deadline::of_request(request.timeout);
     // Only what the task needs moves into it: a smaller future is a cheaper task.
-    let Request {
-        args,
-        manifest,
-        timeout,
-        ..
-    } = request;
+    let Request { args, manifest, .. } = request;
     let work = async move {
         let incoming = match payload::decode::<R::Args>(&args) {
             Ok(incoming) => incoming,
@@ -333,8 +331,8 @@ fn run_call<R: Routine>(request: Request, link: Link) -> BoxFuture<'static, Repl
             Err(e) => return Reply::failed(DispatchError::Context(e)),
         };
         let body = cx.scope(DISPATCH.scope(frame.clone(), step(R::run(args).map(Some))));
-        let result = match timeout {
-            Some(limit) => tokio::time::timeout(limit, body)
+        let result = match deadline {
+            Some(at) => deadline::run_until(at, body)
                 .await
                 .unwrap_or(Err(DispatchError::Timeout)),
             None => body.await,

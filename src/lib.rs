@@ -37,6 +37,7 @@
 #[cfg(feature = "actix")]
 pub mod actix;
 pub mod context;
+mod deadline;
 mod dispatch;
 mod error;
 mod executor;
@@ -60,6 +61,7 @@ pub use context::{
     fork, scope, spawn, spawn_blocking, Context, ContextVar, GetError, InstallError, InstallMode,
     ResetError, ResetErrorKind, SetError, Token,
 };
+pub use deadline::{deadline, time_left, with_deadline, with_deadline_at};
 pub use dispatch::{decode_reply, request, RequestError};
 pub use error::{BoxError, Error, RoutineFailure};
 pub use executor::{call, current_dispatch, DispatchInfo};
