@@ -143,7 +143,11 @@ pub(crate) fn sync_scope<T>(at: Option<Instant>, f: impl FnOnce() -> T) -> T {
 /// Whether `at` has passed by the clock; if not, `sleep` (a timer for `at`) is armed to
 /// wake `task` then. The clock decides, not the timer alone, so two waits on one
 /// instant agree on whether it has passed.
-pub(crate) fn poll_passed(at: Instant, mut sleep: Pin<&mut Sleep>, task: &mut TaskContext<'_>) -> bool {
+pub(crate) fn poll_passed(
+    at: Instant,
+    mut sleep: Pin<&mut Sleep>,
+    task: &mut TaskContext<'_>,
+) -> bool {
     loop {
         if Instant::now() >= at {
             return true;
