@@ -297,9 +297,12 @@ pub(crate) fn prepare<E>(
 /// Waits for a reply until `deadline`; a reply port dropped without a reply means
 /// `lost`: the worker died with it, or its node did.
 ///
-/// Past the deadline by the clock, read after the reply was looked at, it is `Timeout`:
-/// so a routine waiting on this call when its own deadline (never earlier) passes sees
-/// the `Timeout` before its worker gives it up (`deadline::run_until`).
+/// Past the deadline by the clock it is `Timeout`, whatever has come: a reply that
+/// arrives once the deadline has passed is not taken (the spends it reports still
+/// count, as they do for a reply that comes after the caller stopped waiting). The
+/// clock is read after the reply was looked at, so a routine waiting on this call
+/// when its own deadline (never earlier) passes sees the `Timeout` before its worker
+/// gives it up (`deadline::run_until`).
 pub(crate) async fn wait(
     mut reply: oneshot::Receiver<Reply>,
     deadline: Option<Instant>,
@@ -308,12 +311,15 @@ pub(crate) async fn wait(
     let reply = match deadline {
         Some(at) => {
             let mut sleep = std::pin::pin!(tokio::time::sleep_until(at.into()));
-            std::future::poll_fn(|task| match Pin::new(&mut reply).poll(task) {
-                Poll::Ready(reply) => Poll::Ready(Ok(reply)),
-                Poll::Pending if deadline::poll_passed(at, sleep.as_mut(), task) => {
-                    Poll::Ready(Err(DispatchError::Timeout))
+            std::future::poll_fn(|task| {
+                let polled = Pin::new(&mut reply).poll(task);
+                if deadline::poll_passed(at, sleep.as_mut(), task) {
+                    if let Poll::Ready(Ok(late)) = polled {
+                        home().merge(&late.delta);
+                    }
+                    return Poll::Ready(Err(DispatchError::Timeout));
                 }
-                Poll::Pending => Poll::Pending,
+                polled.map(Ok)
             })
             .await?
         }

@@ -126,7 +126,9 @@ fn builder() -> skein::PoolBuilder {
 }
 
 async fn pool() -> Pool {
-    within(BOUND, "build", builder().build()).await.expect("pool builds")
+    within(BOUND, "build", builder().build())
+        .await
+        .expect("pool builds")
 }
 
 fn ms(n: u64) -> u64 {
@@ -164,7 +166,11 @@ async fn nested_with_deadline_narrows_and_never_widens() {
             assert!(skein::time_left().unwrap() <= Duration::from_millis(100));
         })
         .await;
-        assert_eq!(skein::deadline(), Some(outer), "the outer one is back after");
+        assert_eq!(
+            skein::deadline(),
+            Some(outer),
+            "the outer one is back after"
+        );
         // Too far ahead to be an instant: nothing changes.
         skein::with_deadline(Duration::MAX, async {
             assert_eq!(skein::deadline(), Some(outer));
@@ -209,7 +215,10 @@ async fn a_nested_call_inherits_what_is_left() {
     let own = own.expect("the routine runs under the caller's deadline");
     let nested = nested.expect("its nested call inherits it");
     assert!(own <= ms(2_000) && own > 0, "{own} µs left on the worker");
-    assert!(nested <= own, "the nested call got what was left: {nested} > {own}");
+    assert!(
+        nested <= own,
+        "the nested call got what was left: {nested} > {own}"
+    );
 
     // Two levels down, and through a `Pool::call` from a plain task's scope: the same.
     let (_, deepest) = skein::with_deadline(Duration::from_millis(800), async {
@@ -223,9 +232,13 @@ async fn a_nested_call_inherits_what_is_left() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pool_default_and_the_scope_deadline_combine() {
     // S114
-    let pool = within(BOUND, "build", builder().timeout(Duration::from_millis(300)).build())
-        .await
-        .expect("pool builds");
+    let pool = within(
+        BOUND,
+        "build",
+        builder().timeout(Duration::from_millis(300)).build(),
+    )
+    .await
+    .expect("pool builds");
     let left = |limit: Option<Duration>| {
         let pool = pool.clone();
         async move {
@@ -238,8 +251,14 @@ async fn the_pool_default_and_the_scope_deadline_combine() {
         }
     };
     assert!(left(None).await <= ms(300), "the pool's default alone");
-    assert!(left(Some(Duration::from_secs(10))).await <= ms(300), "the default is earlier");
-    assert!(left(Some(Duration::from_millis(100))).await <= ms(100), "the scope is earlier");
+    assert!(
+        left(Some(Duration::from_secs(10))).await <= ms(300),
+        "the default is earlier"
+    );
+    assert!(
+        left(Some(Duration::from_millis(100))).await <= ms(100),
+        "the scope is earlier"
+    );
 
     // `call_timeout` too: the earlier of its own and the scope's, each way round.
     let gate = Gate::new();
@@ -300,7 +319,11 @@ async fn past_the_deadline_a_call_fails_at_once_sending_nothing() {
     within(BOUND, "a call after", pool.call::<Hold>(gate.id()))
         .await
         .expect("hold");
-    assert_eq!(gate.counts().entered, 1, "only the last call reached the worker");
+    assert_eq!(
+        gate.counts().entered,
+        1,
+        "only the last call reached the worker"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

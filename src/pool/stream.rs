@@ -208,6 +208,11 @@ impl Open {
         cx: Option<&Context>,
     ) -> Poll<Option<Item<R>>> {
         loop {
+            // Past the deadline, nothing more is taken in, as for a call: not even
+            // what has arrived (its spends have counted as it came).
+            if self.expired(task) {
+                return Poll::Ready(Some(Err(DispatchError::Timeout)));
+            }
             if let Some(reply) = self.arrived.pop_front() {
                 self.taken += 1;
                 // The item's context merges now, as it is taken, not when it arrived.
@@ -216,10 +221,6 @@ impl Open {
                     self.grant_early(cx);
                 }
                 return Poll::Ready(item);
-            }
-            // Nothing in hand: past the deadline, the stream asks for nothing more.
-            if self.expired(task) {
-                return Poll::Ready(Some(Err(DispatchError::Timeout)));
             }
             if self.pending.is_empty() {
                 // Exact: one step, asked for now. Ahead: the credits taken back (maybe
