@@ -130,7 +130,7 @@ impl Caller {
         parent: Option<Parent>,
     ) -> Result<R::Output, DispatchError<R::Error>> {
         // The earlier of the call's own timeout and the scope's deadline; with nothing
-        // left the call fails here, sending nothing (S115).
+        // left the call fails here, sending nothing (S114).
         let budget = deadline::budget(timeout).map_err(|_| DispatchError::Timeout)?;
         let cx = Context::current();
         let left = budget.map(|b| b.left);
@@ -297,8 +297,8 @@ pub(crate) fn prepare<E>(
 /// Waits for a reply until `deadline`; a reply port dropped without a reply means
 /// `lost`: the worker died with it, or its node did.
 ///
-/// Past the deadline by the clock it is `Timeout`, whatever has come: a reply that
-/// arrives once the deadline has passed is not taken (the spends it reports still
+/// Past the deadline by the clock it is `Timeout`, whatever has come (S114): a reply
+/// that arrives once the deadline has passed is not taken (the spends it reports still
 /// count, as they do for a reply that comes after the caller stopped waiting). The
 /// clock is read after the reply was looked at, so a routine waiting on this call
 /// when its own deadline (never earlier) passes sees the `Timeout` before its worker

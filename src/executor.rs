@@ -312,7 +312,7 @@ fn run_call<R: Routine>(request: Request, link: Link) -> BoxFuture<'static, Repl
     let frame = Frame::of(&request, link.pool);
     let span = frame.span(R::NAME, &request);
     let mode = link.mode;
-    // The routine's deadline, counted from now, is its scope deadline too (S116).
+    // The routine's deadline, counted from now, is its scope deadline too (S115).
     let deadline = deadline::of_request(request.timeout);
     // Only what the task needs moves into it: a smaller future is a cheaper task.
     let Request { args, manifest, .. } = request;
@@ -407,7 +407,7 @@ struct Session<R: StreamRoutine> {
     /// A grant whose context was refused (strict mode): the next step answers it, and
     /// the stream ends.
     refused: Option<InstallError>,
-    /// The stream's deadline, from when it opened: its steps' scope deadline (S118).
+    /// The stream's deadline, from when it opened: its steps' scope deadline (S117).
     expiry: Option<Expiry>,
 }
 
@@ -454,8 +454,8 @@ impl<R: StreamRoutine> StreamSession for Session<R> {
             self.stream = None;
             return Poll::Ready(Reply::failed(DispatchError::Context(e)));
         }
-        // As a call's routine past its deadline (`deadline::run_until`): given up only
-        // on a poll that began past it, with its cleanup run at once.
+        // As a call's routine past its deadline (`deadline::run_until`, S116): given up
+        // only on a poll that began past it, with its cleanup run at once.
         loop {
             let passed = self.expiry.as_ref().is_some_and(Expiry::passed);
             if let Poll::Ready(reply) = self.poll_step(task) {

@@ -344,7 +344,7 @@ impl<R: StreamRoutine> Stream for RoutineStream<R> {
             return Poll::Ready(Some(Ok(item)));
         }
         // The end, or an error: the worker is done with the stream, nothing to cancel;
-        // except past the caller's deadline, where the worker may be mid-step (S118).
+        // except past the caller's deadline, where the worker may be mid-step (S117).
         if let State::Open(open) = std::mem::replace(&mut this.state, State::Done) {
             if !matches!(item, Some(Err(DispatchError::Timeout))) {
                 open.guard.disarm();
