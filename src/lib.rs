@@ -5,7 +5,9 @@
 //! a [`ContextVar`] is a `static` keyed by `(namespace, name)`; [`scope`] opens a
 //! context; `set` returns a single-use [`Token`]; [`Context::snapshot`] turns a context
 //! into a wire [`Manifest`](actors::Manifest) that another context continues and merges
-//! back. A [`Pool`] runs [`Routine`]s on its workers with that context. The wire types,
+//! back. A [`Pool`] runs [`Routine`]s on its workers with that context, and
+//! [`with_deadline`] bounds every call made inside it, end to end, on every hop and
+//! node it reaches. The wire types,
 //! the ledger and the actors live in [`actors`] (the `skein-actors` crate).
 //!
 //! Nodes and worker processes are behind the `cluster` feature. A scope per HTTP
