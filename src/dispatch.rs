@@ -8,6 +8,9 @@
 //! in the reply.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use ractor::ActorRef;
@@ -22,6 +25,7 @@ use tokio::sync::oneshot;
 
 use crate::context::payload;
 use crate::context::{Context, InstallMode};
+use crate::deadline;
 use crate::routine::{Never, Routine};
 use crate::state::States;
 
@@ -125,10 +129,12 @@ impl Caller {
         timeout: Option<Duration>,
         parent: Option<Parent>,
     ) -> Result<R::Output, DispatchError<R::Error>> {
-        // A deadline past what the clock can hold is no deadline.
-        let deadline = timeout.and_then(|limit| Instant::now().checked_add(limit));
+        // The earlier of the call's own timeout and the scope's deadline; with nothing
+        // left the call fails here, sending nothing (S114).
+        let budget = deadline::budget(timeout).map_err(|_| DispatchError::Timeout)?;
         let cx = Context::current();
-        let mut request = prepare(R::NAME, &args, cx.as_ref(), timeout, parent)?;
+        let left = budget.map(|b| b.left);
+        let mut request = prepare(R::NAME, &args, cx.as_ref(), left, parent)?;
         // Tokens in the args moved to the worker.
         drop(args);
         // The call's span lives as long as the call; it is not entered (the caller's
@@ -145,10 +151,11 @@ impl Caller {
         // Dropped before the reply (the caller cancelled, or the deadline passed), the
         // guard cancels the routine on the worker.
         let guard = CancelOnDrop(Some((sent.worker, sent.id)));
+        let until = budget.map(|b| b.at);
         let reply = if remote {
-            self.wait_remote(sent.reply, deadline, lost).await
+            self.wait_remote(sent.reply, until, lost).await
         } else {
-            wait(sent.reply, deadline, lost).await
+            wait(sent.reply, until, lost).await
         }
         .map_err(retype)?;
         guard.disarm();
@@ -328,15 +335,33 @@ pub(crate) fn prepare<E>(
 
 /// Waits for a reply until `deadline`; a reply port dropped without a reply means
 /// `lost`: the worker died with it, or its node did.
+///
+/// Past the deadline by the clock it is `Timeout`, whatever has come (S114): a reply
+/// that arrives once the deadline has passed is not taken (the spends it reports still
+/// count, as they do for a reply that comes after the caller stopped waiting). The
+/// clock is read after the reply was looked at, so a routine waiting on this call
+/// when its own deadline (never earlier) passes sees the `Timeout` before its worker
+/// gives it up (`deadline::run_until`).
 pub(crate) async fn wait(
-    reply: oneshot::Receiver<Reply>,
+    mut reply: oneshot::Receiver<Reply>,
     deadline: Option<Instant>,
     lost: Failure,
 ) -> Result<Reply, Failure> {
     let reply = match deadline {
-        Some(deadline) => tokio::time::timeout_at(deadline.into(), reply)
-            .await
-            .map_err(|_| DispatchError::Timeout)?,
+        Some(at) => {
+            let mut sleep = std::pin::pin!(tokio::time::sleep_until(at.into()));
+            std::future::poll_fn(|task| {
+                let polled = Pin::new(&mut reply).poll(task);
+                if deadline::poll_passed(at, sleep.as_mut(), task) {
+                    if let Poll::Ready(Ok(late)) = polled {
+                        home().merge(&late.delta);
+                    }
+                    return Poll::Ready(Err(DispatchError::Timeout));
+                }
+                polled.map(Ok)
+            })
+            .await?
+        }
         None => reply.await,
     };
     reply.map_err(|_| lost)

@@ -25,6 +25,7 @@ use tracing::Instrument;
 use crate::admission::{self, AdmissionHook, Gate};
 use crate::context::payload;
 use crate::context::{Context, InstallError, InstallMode};
+use crate::deadline::{self, Expiry};
 use crate::dispatch::{Caller, Parent};
 use crate::routine::{panic_message, Routine, StreamRoutine};
 use crate::state::{State, StateError};
@@ -329,13 +330,10 @@ fn run_call<R: Routine>(
     let frame = Frame::of(&request, link.pool);
     let span = frame.span(R::NAME, &request);
     let mode = link.mode;
+    // The routine's deadline, counted from now, is its scope deadline too (S115).
+    let deadline = deadline::of_request(request.timeout);
     // Only what the task needs moves into it: a smaller future is a cheaper task.
-    let Request {
-        args,
-        manifest,
-        timeout,
-        ..
-    } = request;
+    let Request { args, manifest, .. } = request;
     let work = async move {
         let incoming = match payload::decode::<R::Args>(&args) {
             Ok(incoming) => incoming,
@@ -352,8 +350,8 @@ fn run_call<R: Routine>(
             Err(refused) => return Reply::failed(refused),
         };
         let body = cx.scope(DISPATCH.scope(frame.clone(), step(R::run(args).map(Some))));
-        let result = match timeout {
-            Some(limit) => tokio::time::timeout(limit, body)
+        let result = match deadline {
+            Some(at) => deadline::run_until(at, body)
                 .await
                 .unwrap_or(Err(DispatchError::Timeout)),
             None => body.await,
@@ -428,6 +426,8 @@ struct Session<R: StreamRoutine> {
     /// A grant whose context was refused (strict mode): the next step answers it, and
     /// the stream ends.
     refused: Option<InstallError>,
+    /// The stream's deadline, from when it opened: its steps' scope deadline (S117).
+    expiry: Option<Expiry>,
 }
 
 #[allow(clippy::result_large_err)] // as `Executor::open_stream`, which it implements
@@ -446,6 +446,7 @@ fn open_stream<R: StreamRoutine>(
     let args = admission::receive(&cx, gate, &request.manifest, incoming, link.mode)
         .map_err(Reply::failed)?;
     cx.begin_steps();
+    let expiry = deadline::of_request(request.timeout).map(Expiry::new);
     let frame = Frame::of(&request, link.pool);
     Ok(Box::new(Session::<R> {
         cx,
@@ -455,6 +456,7 @@ fn open_stream<R: StreamRoutine>(
         args: Some(args),
         stream: None,
         refused: None,
+        expiry,
     }))
 }
 
@@ -471,19 +473,44 @@ impl<R: StreamRoutine> StreamSession for Session<R> {
             self.stream = None;
             return Poll::Ready(Reply::failed(DispatchError::Context(e)));
         }
-        // Polled in place, with the context and the dispatch frame set around the
-        // poll: no future per step to build, box and move.
+        // As a call's routine past its deadline (`deadline::run_until`, S116): given up
+        // only on a poll that began past it, with its cleanup run at once.
+        loop {
+            let passed = self.expiry.as_ref().is_some_and(Expiry::passed);
+            if let Poll::Ready(reply) = self.poll_step(task) {
+                return Poll::Ready(reply);
+            }
+            if passed {
+                self.stream = None;
+                let result = Err(DispatchError::Timeout);
+                return Poll::Ready(reply(self.cx.take_step_snapshot(), result));
+            }
+            if !self.expiry.as_mut().is_some_and(|e| e.poll_passed(task)) {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+impl<R: StreamRoutine> Session<R> {
+    /// Polls the stream for its next step.
+    fn poll_step(&mut self, task: &mut TaskContext<'_>) -> Poll<Reply> {
+        // Polled in place, with the context, the dispatch frame and the deadline set
+        // around the poll: no future per step to build, box and move.
         let entered = (!self.span.is_disabled()).then(|| self.span.enter());
+        let at = self.expiry.as_ref().map(Expiry::at);
         let polled = self.cx.sync_scope(|| {
             DISPATCH.sync_scope(self.frame.clone(), || {
-                let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    poll_item::<R>(&mut self.args, &mut self.stream, task)
-                }));
-                match polled {
-                    Ok(Poll::Pending) => Poll::Pending,
-                    Ok(Poll::Ready(item)) => Poll::Ready(outcome(Ok(item))),
-                    Err(panic) => Poll::Ready(outcome::<R::Item, R::Error>(Err(panic))),
-                }
+                deadline::sync_scope(at, || {
+                    let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        poll_item::<R>(&mut self.args, &mut self.stream, task)
+                    }));
+                    match polled {
+                        Ok(Poll::Pending) => Poll::Pending,
+                        Ok(Poll::Ready(item)) => Poll::Ready(outcome(Ok(item))),
+                        Err(panic) => Poll::Ready(outcome::<R::Item, R::Error>(Err(panic))),
+                    }
+                })
             })
         });
         drop(entered);

@@ -5,8 +5,10 @@
 //! a [`ContextVar`] is a `static` keyed by `(namespace, name)`; [`scope`] opens a
 //! context; `set` returns a single-use [`Token`]; [`Context::snapshot`] turns a context
 //! into a wire [`Manifest`](actors::Manifest) that another context continues and merges
-//! back. A [`Pool`] runs [`Routine`]s on its workers with that context. The wire types,
-//! the ledger and the actors live in [`actors`] (the `skein-actors` crate).
+//! back. A [`Pool`] runs [`Routine`]s on its workers with that context, and
+//! [`with_deadline`] bounds every call made inside it, end to end, on every hop and
+//! node it reaches. The wire types, the ledger and the actors live in [`actors`] (the
+//! `skein-actors` crate).
 //!
 //! Nodes and worker processes are behind the `cluster` feature. A scope per HTTP
 //! request is `skein::tower::ScopeLayer` (feature `tower`, for axum and other tower
@@ -38,6 +40,7 @@
 pub mod actix;
 mod admission;
 pub mod context;
+mod deadline;
 mod dispatch;
 mod error;
 mod executor;
@@ -63,6 +66,7 @@ pub use context::{
     fork, scope, spawn, spawn_blocking, Context, ContextVar, GetError, InstallError, InstallMode,
     ResetError, ResetErrorKind, SetError, Token,
 };
+pub use deadline::{deadline, time_left, with_deadline, with_deadline_at};
 pub use dispatch::{decode_reply, request, RequestError};
 pub use error::{BoxError, Error, RoutineFailure};
 pub use executor::{call, current_dispatch, DispatchInfo};

@@ -272,6 +272,19 @@ fn call_timeout_futures_are_send_for_every_routine<R: Routine>(pool: &Pool, args
 fn nested_call_futures_are_send_for_every_routine<R: Routine>(args: R::Args) {
     require_send(&skein::call::<R>(args));
 }
+/// A call under a scope deadline can be spawned too: `with_deadline` adds only an
+/// instant to the future it wraps.
+#[allow(dead_code)]
+fn deadline_scoped_call_futures_are_send_for_every_routine<R: Routine>(pool: &Pool, args: R::Args) {
+    require_send(&skein::with_deadline(Duration::ZERO, pool.call::<R>(args)));
+}
+#[allow(dead_code)]
+fn deadline_scoped_nested_call_futures_are_send_for_every_routine<R: Routine>(args: R::Args) {
+    require_send(&skein::with_deadline_at(
+        std::time::Instant::now(),
+        skein::call::<R>(args),
+    ));
+}
 
 // ---------------------------------------------------------------------------------
 // skein: contexts, variables and tokens.

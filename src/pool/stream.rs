@@ -6,6 +6,7 @@ use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
+use std::time::Instant;
 
 use std::future::Future;
 use std::task::ready;
@@ -19,6 +20,7 @@ use skein_actors::{
 use tokio::sync::oneshot;
 
 use crate::context::Context;
+use crate::deadline::{self, Expiry};
 use crate::dispatch::{finish, lost, prepare, retype, trace_of, Caller, CancelOnDrop, Parent};
 use crate::routine::StreamRoutine;
 
@@ -108,6 +110,8 @@ struct Open {
     ahead: u32,
     /// The stream's last step has arrived: nothing more to grant or fetch.
     ended: bool,
+    /// The scope deadline of the latest poll, which bounds its waits.
+    expiry: Option<Expiry>,
 }
 
 impl<R: StreamRoutine> RoutineStream<R> {
@@ -158,7 +162,9 @@ fn open<R: StreamRoutine>(
         parent,
         ahead,
     } = start;
-    let mut request = prepare(R::NAME, &args, cx, None, parent)?;
+    // What is left of the scope deadline travels, as a call's does (S117).
+    let budget = deadline::budget(None).map_err(|_| DispatchError::Timeout)?;
+    let mut request = prepare(R::NAME, &args, cx, budget.map(|b| b.left), parent)?;
     // Tokens in the args moved to the worker.
     drop(args);
     let span = tracing::debug_span!(
@@ -183,6 +189,7 @@ fn open<R: StreamRoutine>(
         taken: 0,
         ahead,
         ended: false,
+        expiry: None,
     })
 }
 
@@ -201,6 +208,11 @@ impl Open {
         cx: Option<&Context>,
     ) -> Poll<Option<Item<R>>> {
         loop {
+            // Past the deadline, nothing more is taken in, as for a call: not even
+            // what has arrived (its spends have counted as it came).
+            if self.expired(task) {
+                return Poll::Ready(Some(Err(DispatchError::Timeout)));
+            }
             if let Some(reply) = self.arrived.pop_front() {
                 self.taken += 1;
                 // The item's context merges now, as it is taken, not when it arrived.
@@ -222,7 +234,12 @@ impl Open {
             let Some(oldest) = self.pending.front_mut() else {
                 continue;
             };
-            let reply = ready!(Pin::new(oldest).poll(task));
+            let Poll::Ready(reply) = Pin::new(oldest).poll(task) else {
+                if self.expired(task) {
+                    return Poll::Ready(Some(Err(DispatchError::Timeout)));
+                }
+                return Poll::Pending;
+            };
             self.pending.pop_front();
             match reply {
                 Ok(reply) => {
@@ -232,6 +249,24 @@ impl Open {
                 Err(_) => return Poll::Ready(Some(Err(retype(lost(&self.worker))))),
             }
         }
+    }
+
+    /// Follows the scope deadline the stream is polled under, which may change from
+    /// one poll to the next, as the context does.
+    fn track(&mut self, at: Option<Instant>) {
+        match (at, &mut self.expiry) {
+            (None, _) => self.expiry = None,
+            (Some(at), Some(expiry)) if expiry.at() != at => expiry.reset(at),
+            (Some(_), Some(_)) => {}
+            (Some(at), None) => self.expiry = Some(Expiry::new(at)),
+        }
+    }
+
+    /// Whether the deadline of this poll has passed (arming its timer if not).
+    fn expired(&mut self, task: &mut TaskContext<'_>) -> bool {
+        self.expiry
+            .as_mut()
+            .is_some_and(|expiry| expiry.poll_passed(task))
     }
 
     /// Sends a pull granting `credits`, with the caller's context as it is now.
@@ -303,13 +338,17 @@ impl<R: StreamRoutine> Stream for RoutineStream<R> {
         let State::Open(open) = &mut this.state else {
             return Poll::Ready(None);
         };
+        open.track(deadline::deadline());
         let item = ready!(open.poll_item::<R>(task, cx.as_ref()));
         if let Some(Ok(item)) = item {
             return Poll::Ready(Some(Ok(item)));
         }
-        // The end, or an error: the worker is done with the stream, nothing to cancel.
+        // The end, or an error: the worker is done with the stream, nothing to cancel;
+        // except past the caller's deadline, where the worker may be mid-step (S117).
         if let State::Open(open) = std::mem::replace(&mut this.state, State::Done) {
-            open.guard.disarm();
+            if !matches!(item, Some(Err(DispatchError::Timeout))) {
+                open.guard.disarm();
+            }
         }
         Poll::Ready(item)
     }

@@ -17,6 +17,7 @@
 mod admission_hook_runs_in_worker_processes;
 mod any_number_of_nodes_share_one_process;
 mod dead_and_hung_nodes_fail_in_flight_calls;
+mod deadlines_and_cancellation_travel;
 mod listen_port_survives_hostile_connections;
 mod metrics_count_frames_sessions_and_refusals;
 mod nodes_connect_by_name_and_refuse_outsiders;
@@ -49,6 +50,10 @@ use any_number_of_nodes_share_one_process::two_nodes_in_one_process_serve_calls;
 use dead_and_hung_nodes_fail_in_flight_calls::{
     a_hung_node_is_cut_off_within_2_s, a_hung_node_is_welcomed_back_when_it_resumes,
     a_killed_node_fails_in_flight_calls_and_is_replaced,
+};
+use deadlines_and_cancellation_travel::{
+    a_deadline_ends_every_hop_of_a_chain_across_processes,
+    dropping_the_caller_cancels_every_hop_across_processes,
 };
 use listen_port_survives_hostile_connections::{
     a_name_message_then_silence_is_closed_at_the_deadline,
@@ -298,6 +303,7 @@ pub fn routines() -> PoolBuilder {
         .routine::<oracle_holds_across_processes::OracleStep>()
         .routine::<state_is_built_in_every_worker_process::StatePid>()
         .routine::<pools_and_nodes_shut_down_gracefully::Nap>()
+        .routine::<deadlines_and_cancellation_travel::Hop>()
         .stream_routine::<streams_run_ahead_across_processes::Steps>()
         .state(state_is_built_in_every_worker_process::build_process_state)
         .admission_hook(admission_hook_runs_in_worker_processes::hook);
@@ -445,6 +451,14 @@ fn tests() -> Vec<Test> {
         ("frames_sessions_and_refusals_are_counted", || {
             Box::pin(metrics_count_frames_sessions_and_refusals::frames_sessions_and_refusals_are_counted())
         }),
+        (
+            "a_deadline_ends_every_hop_of_a_chain_across_processes",
+            || Box::pin(a_deadline_ends_every_hop_of_a_chain_across_processes()),
+        ),
+        (
+            "dropping_the_caller_cancels_every_hop_across_processes",
+            || Box::pin(dropping_the_caller_cancels_every_hop_across_processes()),
+        ),
     ];
     #[cfg(feature = "otel")]
     let tests = {
