@@ -285,7 +285,7 @@ impl Pool {
         &self,
         grace: Duration,
     ) -> std::io::Result<impl std::future::Future<Output = ShutdownReport> + Send + 'static> {
-        let signal = crate::shutdown_signal()?;
+        let signal = crate::signal::shutdown_signal()?;
         let pool = self.clone();
         Ok(async move {
             signal.await;

@@ -44,7 +44,7 @@ use tls::TlsSlot;
 
 use crate::frame::Limits;
 use crate::ledger::remote::{self as ledger, LedgerMsg};
-use crate::supervisor::ShutdownReport;
+use crate::supervisor::events::ShutdownReport;
 use connect::Dialer;
 use events::Events;
 use heartbeat::AgentMsg;

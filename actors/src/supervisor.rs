@@ -10,7 +10,7 @@
 //! Callers hold a [`Supervisor`] (which stops its actors when dropped) and the
 //! [`WorkerSet`] it keeps current; the actors themselves are private.
 
-mod events;
+pub(crate) mod events;
 #[cfg(feature = "cluster")]
 pub(crate) mod processes;
 mod restart;
@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorRef, SpawnErr};
 
-pub use events::SupervisionEvent;
+pub use events::{ShutdownReport, SupervisionEvent};
 pub use restart::RestartPolicy;
 pub use slots::{RemoteCall, WorkerSet};
 
@@ -64,31 +64,6 @@ impl Drop for Supervisor {
             processes.stop(Some("pool dropped".to_string()));
         }
         self.workers.stop(Some("pool dropped".to_string()));
-    }
-}
-
-/// What a graceful shutdown came to, counted once per dispatch where it ran: the
-/// dispatches on the pool's own workers (whoever sent them), and the calls the pool
-/// sent to workers elsewhere (its worker processes, other nodes).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ShutdownReport {
-    /// In flight when the shutdown began (or nested in those, meanwhile), and ended
-    /// within the grace: by themselves, or cancelled by their own callers.
-    pub finished: usize,
-    /// Still running when the grace was over: cancelled, their callers answered
-    /// `Cancelled`.
-    pub cancelled: usize,
-}
-
-impl std::ops::Add for ShutdownReport {
-    type Output = ShutdownReport;
-
-    fn add(self, other: ShutdownReport) -> ShutdownReport {
-        ShutdownReport {
-            finished: self.finished + other.finished,
-            cancelled: self.cancelled + other.cancelled,
-        }
     }
 }
 

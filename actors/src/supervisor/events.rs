@@ -54,7 +54,7 @@ pub enum SupervisionEvent {
     /// stopped.
     ShutDown {
         /// What it came to.
-        report: super::ShutdownReport,
+        report: ShutdownReport,
     },
     /// Restarts of workers or of worker processes exceeded the policy: the pool
     /// refuses new dispatches from now on.
@@ -62,4 +62,29 @@ pub enum SupervisionEvent {
         /// What tipped it over.
         reason: String,
     },
+}
+
+/// What a graceful shutdown came to, counted once per dispatch where it ran: the
+/// dispatches on the pool's own workers (whoever sent them), and the calls the pool
+/// sent to workers elsewhere (its worker processes, other nodes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// In flight when the shutdown began (or nested in those, meanwhile), and ended
+    /// within the grace: by themselves, or cancelled by their own callers.
+    pub finished: usize,
+    /// Still running when the grace was over: cancelled, their callers answered
+    /// `Cancelled`.
+    pub cancelled: usize,
+}
+
+impl std::ops::Add for ShutdownReport {
+    type Output = ShutdownReport;
+
+    fn add(self, other: ShutdownReport) -> ShutdownReport {
+        ShutdownReport {
+            finished: self.finished + other.finished,
+            cancelled: self.cancelled + other.cancelled,
+        }
+    }
 }

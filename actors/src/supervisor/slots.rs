@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use ractor::{ActorCell, ActorRef, MessagingErr, RpcReplyPort};
 use tokio::sync::broadcast;
 
-use super::events::SupervisionEvent;
+use super::events::{ShutdownReport, SupervisionEvent};
 use crate::dispatch::{Dispatch, Reply};
 use crate::failure::Failure;
 use crate::metrics;
@@ -341,9 +341,9 @@ impl WorkerSet {
     }
 
     /// How the remote calls that ended during the shutdown came out.
-    pub(crate) fn remote_report(&self) -> super::ShutdownReport {
+    pub(crate) fn remote_report(&self) -> ShutdownReport {
         let shutdown = &self.inner.shutdown;
-        super::ShutdownReport {
+        ShutdownReport {
             finished: shutdown.remote_finished.load(Ordering::Acquire),
             cancelled: shutdown.remote_cancelled.load(Ordering::Acquire),
         }
