@@ -83,7 +83,7 @@ impl Supervisor {
     ///    runs is answered `Cancelled`), calls waiting on workers elsewhere end
     ///    `Cancelled`, and worker processes that have not exited are killed.
     ///
-    /// It returns once all of that is done (at most [`AFTER_GRACE`] past the grace).
+    /// It returns once all of that is done (at most about 2 s past the grace).
     pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
         let deadline = Instant::now().checked_add(grace);
         let set = &self.set;
