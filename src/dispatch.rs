@@ -18,8 +18,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use skein_actors::metrics::CallHandles;
 use skein_actors::{
-    home, Dispatch, DispatchError, DispatchId, DispatchKind, Failure, Limits, Manifest, Outcome,
-    Reply, Request, TraceContext, TraceId, WorkerMsg, WorkerSet,
+    home, Dispatch, DispatchError, DispatchId, DispatchKind, Failure, InFlight, Limits, Manifest,
+    Outcome, Reply, Request, Route, TraceContext, TraceId, WorkerInfo, WorkerMsg, WorkerSet,
 };
 use tokio::sync::oneshot;
 
@@ -104,7 +104,14 @@ pub(crate) struct Sent {
     pub(crate) worker: ActorRef<WorkerMsg>,
     pub(crate) id: DispatchId,
     pub(crate) reply: oneshot::Receiver<Reply>,
+    /// For a worker of another node: held until the reply, so a balancer sees the
+    /// dispatch in flight.
+    pub(crate) in_flight: Option<InFlight>,
 }
+
+/// What [`Pool::broadcast`](crate::Pool::broadcast) returns: each worker's result, with
+/// who the worker is.
+pub type Broadcast<T, E> = Vec<(WorkerInfo, Result<T, DispatchError<E>>)>;
 
 impl Caller {
     /// Runs `R` on a worker and takes its reply in, and counts the call (a call whose
@@ -114,11 +121,12 @@ impl Caller {
         args: R::Args,
         timeout: Option<Duration>,
         parent: Option<Parent>,
+        route: Option<&Route>,
     ) -> Result<R::Output, DispatchError<R::Error>> {
         // The latency is read off the CPU's time-stamp counter where it can be
         // (`quanta`): a few nanoseconds, where the OS clock costs a call ~25 ns twice.
         let started = quanta::Instant::now();
-        let result = self.run::<R>(args, timeout, parent).await;
+        let result = self.run::<R>(args, timeout, parent, route).await;
         self.metrics.record(R::NAME, started, &result);
         result
     }
@@ -128,6 +136,7 @@ impl Caller {
         args: R::Args,
         timeout: Option<Duration>,
         parent: Option<Parent>,
+        route: Option<&Route>,
     ) -> Result<R::Output, DispatchError<R::Error>> {
         // The earlier of the call's own timeout and the scope's deadline; with nothing
         // left the call fails here, sending nothing (S114).
@@ -143,8 +152,10 @@ impl Caller {
         let span = call_span(R::NAME, &request);
         request.trace = trace_of(&request, parent, span.clone());
         let sent = self
-            .send(Dispatch::new(request, DispatchKind::Call))
+            .send(Dispatch::new(request, DispatchKind::Call), route)
+            .await
             .map_err(retype)?;
+        let _in_flight = sent.in_flight;
         span.record("worker", tracing::field::display(sent.worker.get_id()));
         let lost = lost(&sent.worker);
         let remote = !sent.worker.get_id().is_local();
@@ -196,14 +207,114 @@ impl Caller {
         result
     }
 
-    /// Hands a dispatch to a live worker, within the pool's limits.
-    pub(crate) fn send(&self, dispatch: Dispatch) -> Result<Sent, Failure> {
+    /// Hands a dispatch to a live worker that matches `route`, within the pool's
+    /// limits; a route with a wait and no matching worker waits for one first.
+    pub(crate) async fn send(
+        &self,
+        dispatch: Dispatch,
+        route: Option<&Route>,
+    ) -> Result<Sent, Failure> {
+        self.wait_for_match(route).await;
+        self.send_now(dispatch, route)
+    }
+
+    /// For a route that asks to wait and matches no worker now: waits, up to the
+    /// route's wait, for one to join. Only such a route ever subscribes to anything,
+    /// and its wait is boxed, so a plain call's future does not grow by it.
+    async fn wait_for_match(&self, route: Option<&Route>) {
+        if let Some((route, wait)) = route.and_then(|r| Some((r, r.max_wait()?))) {
+            if !self.workers.has_match(route) {
+                Box::pin(self.workers.wait_for_match(route, wait)).await;
+            }
+        }
+    }
+
+    /// [`send`](Caller::send) without waiting: no matching worker fails at once.
+    pub(crate) fn send_now(
+        &self,
+        dispatch: Dispatch,
+        route: Option<&Route>,
+    ) -> Result<Sent, Failure> {
         let id = dispatch.request.id;
         let (tx, reply) = oneshot::channel();
-        let worker = self
+        let sent = self
             .workers
-            .dispatch(dispatch.with_limits(self.limits), tx.into())?;
-        Ok(Sent { worker, id, reply })
+            .dispatch(route, dispatch.with_limits(self.limits), tx.into())?;
+        Ok(Sent {
+            worker: sent.worker,
+            id,
+            reply,
+            in_flight: sent.in_flight,
+        })
+    }
+
+    /// Runs `R` once on every live worker that matches `route`: the args are
+    /// encoded and the context snapshotted once, and each worker's reply merges into
+    /// the caller's context in turn, in the order of the workers.
+    pub(crate) async fn broadcast<R: Routine>(
+        &self,
+        args: R::Args,
+        route: Option<&Route>,
+        parent: Option<Parent>,
+    ) -> Result<Broadcast<R::Output, R::Error>, DispatchError<R::Error>> {
+        // Each worker's run has what is left of the pool's timeout and the scope's
+        // deadline, as a call does (S114).
+        let budget = deadline::budget(self.timeout).map_err(|_| DispatchError::Timeout)?;
+        let until = budget.map(|b| b.at);
+        let cx = Context::current();
+        let request = prepare(R::NAME, &args, cx.as_ref(), budget.map(|b| b.left), parent)?;
+        drop(args);
+        self.wait_for_match(route).await;
+        let started = quanta::Instant::now();
+        let span = tracing::debug_span!("skein.broadcast", routine = R::NAME);
+        let mut replies = Vec::new();
+        let sent = self
+            .workers
+            .broadcast(route, |_| {
+                let mut request = request.clone();
+                request.id = DispatchId::new();
+                request.trace = trace_of(&request, parent, span.clone());
+                let (tx, reply) = oneshot::channel();
+                replies.push((request.id, reply));
+                let dispatch = Dispatch::new(request, DispatchKind::Call).with_limits(self.limits);
+                (dispatch, tx.into())
+            })
+            .map_err(retype)?;
+        let (infos, waits): (Vec<_>, Vec<_>) = sent
+            .into_iter()
+            .zip(replies)
+            .map(|((info, sent), (id, reply))| {
+                let answer = async move {
+                    let sent = sent?;
+                    // Dropped before the reply (the caller cancelled, or the deadline
+                    // passed), the guard cancels the routine on that worker.
+                    let guard = CancelOnDrop(Some((sent.worker.clone(), id)));
+                    let lost = lost(&sent.worker);
+                    let reply = if sent.worker.get_id().is_local() {
+                        wait(reply, until, lost).await
+                    } else {
+                        self.wait_remote(reply, until, lost).await
+                    }?;
+                    guard.disarm();
+                    drop(sent.in_flight);
+                    Ok::<_, Failure>(reply)
+                };
+                (info, answer)
+            })
+            .unzip();
+        let answers = futures::future::join_all(waits).await;
+        Ok(infos
+            .into_iter()
+            .zip(answers)
+            .map(|(info, answer)| {
+                let result = answer
+                    .map_err(retype)
+                    .and_then(|reply| finish_call::<R>(cx.as_ref(), reply, self.mode));
+                // Each worker's run counts as one call of the routine.
+                self.metrics.record(R::NAME, started, &result);
+                (info, result)
+            })
+            .collect())
     }
 }
 

@@ -18,7 +18,7 @@ use futures::{FutureExt, StreamExt};
 use serde::Serialize;
 use skein_actors::{
     DispatchError, DispatchId, DispatchKind, Executor, Failure, LedgerDelta, Load, Manifest,
-    Outcome, Reply, Request, StreamSession, TraceId,
+    Outcome, Reply, Request, Route, StreamSession, TraceId,
 };
 use tracing::Instrument;
 
@@ -85,6 +85,28 @@ tokio::task_local! {
 /// As [`Pool::call`](crate::Pool::call), and [`DispatchError::NotInRoutine`] outside a
 /// routine body.
 pub async fn call<R: Routine>(args: R::Args) -> Result<R::Output, DispatchError<R::Error>> {
+    nested_call::<R>(None, args).await
+}
+
+/// [`call`] on the workers `route` matches (see [`Pool::on`](crate::Pool::on)): a
+/// nested call from a routine body to a tag or a node of its pool.
+///
+/// # Errors
+///
+/// As [`call`], and [`DispatchError::NoMatchingWorker`] when no worker matches the
+/// route (at once, or after its wait).
+pub async fn call_on<R: Routine>(
+    route: &Route,
+    args: R::Args,
+) -> Result<R::Output, DispatchError<R::Error>> {
+    nested_call::<R>(Some(route), args).await
+}
+
+/// A call from the current routine's body, on its pool, as its child.
+async fn nested_call<R: Routine>(
+    route: Option<&Route>,
+    args: R::Args,
+) -> Result<R::Output, DispatchError<R::Error>> {
     let Ok(frame) = DISPATCH.try_with(Frame::clone) else {
         return Err(DispatchError::NotInRoutine);
     };
@@ -95,7 +117,9 @@ pub async fn call<R: Routine>(args: R::Args) -> Result<R::Output, DispatchError<
         id: frame.id,
         trace: frame.trace,
     };
-    caller.call::<R>(args, caller.timeout, Some(parent)).await
+    caller
+        .call::<R>(args, caller.timeout, Some(parent), route)
+        .await
 }
 
 // Written here rather than in `state.rs`, because the dispatch frame it reads is

@@ -67,15 +67,19 @@ pub use context::{
     ResetError, ResetErrorKind, SetError, Token,
 };
 pub use deadline::{deadline, time_left, with_deadline, with_deadline_at};
-pub use dispatch::{decode_reply, request, RequestError};
+pub use dispatch::{decode_reply, request, Broadcast, RequestError};
 pub use error::{BoxError, Error, RoutineFailure};
-pub use executor::{call, current_dispatch, DispatchInfo};
+pub use executor::{call, call_on, current_dispatch, DispatchInfo};
 pub use pool::builder::{BuildError, PoolBuilder, DEFAULT_GROUP};
 pub use pool::stream::RoutineStream;
 pub use pool::{Events, Pool, WaitError};
 pub use routine::{ErrorMessage, Never, Routine, RoutineError, StreamRoutine};
 pub use signal::shutdown_signal;
-pub use skein_actors::{DispatchError, RestartPolicy, ShutdownReport, SupervisionEvent};
+pub use skein_actors::{
+    Balancer, Candidate, Candidates, DispatchError, LeastInFlight, NodeStats, PoolStats,
+    RestartPolicy, RoundRobin, Route, ShutdownReport, SupervisionEvent, WorkerInfo, WorkerReport,
+    WorkerStats, WorkerStatus,
+};
 
 pub use state::{State, StateError};
 

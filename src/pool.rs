@@ -17,11 +17,13 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use ractor::ActorRef;
-use skein_actors::{DispatchError, ShutdownReport, Supervisor, WorkerMsg};
+use skein_actors::{
+    DispatchError, PoolStats, Route, ShutdownReport, Supervisor, WorkerInfo, WorkerMsg,
+};
 
 pub use events::Events;
 
-use crate::dispatch::Caller;
+use crate::dispatch::{Broadcast, Caller};
 use crate::routine::{Routine, StreamRoutine};
 use crate::state::State;
 use stream::RoutineStream;
@@ -55,6 +57,9 @@ use stream::RoutineStream;
 #[derive(Clone)]
 pub struct Pool {
     shared: Arc<PoolShared>,
+    /// The route this handle's calls, streams and broadcasts take (see [`Pool::on`]);
+    /// `None` is any worker, the plain call's fast path.
+    route: Option<Arc<Route>>,
 }
 
 /// What the handles of one pool share. Dropped with the last handle, field by field:
@@ -88,7 +93,13 @@ impl skein_actors::Drain for PoolShared {
         self: Arc<Self>,
         grace: Duration,
     ) -> futures::future::BoxFuture<'static, ShutdownReport> {
-        Box::pin(async move { Pool { shared: self }.shutdown(grace).await })
+        Box::pin(async move {
+            let pool = Pool {
+                shared: self,
+                route: None,
+            };
+            pool.shutdown(grace).await
+        })
     }
 }
 
@@ -96,6 +107,7 @@ impl Pool {
     pub(crate) fn from_shared(shared: PoolShared) -> Pool {
         Pool {
             shared: Arc::new(shared),
+            route: None,
         }
     }
 
@@ -106,6 +118,46 @@ impl Pool {
             let shared: Arc<dyn skein_actors::Drain> = self.shared.clone();
             node.on_shutdown(Arc::downgrade(&shared));
         }
+    }
+
+    /// A handle on the same pool whose calls, streams and broadcasts go only to the
+    /// workers `route` matches (its tags, its node), picked among them by the pool's
+    /// balancer. Cheap: it shares the pool, and the route is shared by its clones.
+    ///
+    /// No matching worker fails a call with [`DispatchError::NoMatchingWorker`]: at
+    /// once, or, for a route with a [`wait`](Route::wait), once the wait passes
+    /// without a matching worker joining.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use skein::{DispatchError, Pool, Route};
+    ///
+    /// #[skein::routine(name = "doc.on.where")]
+    /// async fn here() -> String {
+    ///     "ran".to_string()
+    /// }
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = Pool::builder().workers(2).tag("cpu").build().await?;
+    /// assert_eq!(pool.on(Route::any().tag("cpu")).call::<Here>(()).await?, "ran");
+    /// let gpu = pool.on(Route::any().tag("gpu"));
+    /// assert!(matches!(
+    ///     gpu.call::<Here>(()).await,
+    ///     Err(DispatchError::NoMatchingWorker { .. })
+    /// ));
+    /// # Ok(()) }
+    /// ```
+    pub fn on(&self, route: Route) -> Pool {
+        Pool {
+            shared: self.shared.clone(),
+            route: (!route.is_any() || route.max_wait().is_some()).then(|| Arc::new(route)),
+        }
+    }
+
+    /// The route this handle's calls take (`Route::any()` for a plain handle).
+    pub fn route(&self) -> Route {
+        self.route.as_deref().cloned().unwrap_or_default()
     }
 
     /// Runs `R` on a worker with the current context, and merges the worker's changes
@@ -125,7 +177,9 @@ impl Pool {
         args: R::Args,
     ) -> Result<R::Output, DispatchError<R::Error>> {
         let caller = &self.shared.caller;
-        caller.call::<R>(args, caller.timeout, None).await
+        caller
+            .call::<R>(args, caller.timeout, None, self.route.as_deref())
+            .await
     }
 
     /// [`Pool::call`] with a deadline; past it the routine is cancelled and the call
@@ -145,7 +199,7 @@ impl Pool {
     ) -> Result<R::Output, DispatchError<R::Error>> {
         self.shared
             .caller
-            .call::<R>(args, Some(timeout), None)
+            .call::<R>(args, Some(timeout), None, self.route.as_deref())
             .await
     }
 
@@ -154,7 +208,53 @@ impl Pool {
     /// returned ([`RoutineStream::ahead`] lets the worker run ahead instead). Dropping
     /// the stream cancels the routine and runs its cleanup.
     pub fn stream<R: StreamRoutine>(&self, args: R::Args) -> RoutineStream<R> {
-        RoutineStream::open(self.shared.caller.clone(), args, None)
+        RoutineStream::open(self.shared.caller.clone(), args, None, self.route.clone())
+    }
+
+    /// Runs `R` once on every live worker this handle's route matches (every worker,
+    /// for a plain handle), at the same time, and returns each worker's result with
+    /// who the worker is: its node, its tags, and its slot (a worker of this pool) or
+    /// actor. The args are encoded, and the context snapshotted, once; each worker's
+    /// context changes merge back in turn, in the order of the results. The pool's
+    /// timeout bounds each.
+    ///
+    /// # Errors
+    ///
+    /// [`DispatchError::NoMatchingWorker`] (or `NoWorkers`, for a plain handle) when
+    /// no worker matches; `PoolFailed` for a pool that gave up; `Encode` for args that
+    /// do not encode. A worker's own failure is its entry's result.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future cancels the routine on every worker still running it.
+    pub async fn broadcast<R: Routine>(
+        &self,
+        args: R::Args,
+    ) -> Result<Broadcast<R::Output, R::Error>, DispatchError<R::Error>> {
+        self.shared
+            .caller
+            .broadcast::<R>(args, self.route.as_deref(), None)
+            .await
+    }
+
+    /// How busy each worker this handle's route matches is (every worker, for a plain
+    /// handle), and the sums per node: what an autoscaler reads. The pool's own
+    /// workers are read from their tables; each worker of another node is asked,
+    /// at once, and one that does not answer within `within` is reported
+    /// [`Unreachable`](skein_actors::WorkerStatus::Unreachable): the call never takes
+    /// much longer than `within`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only asks.
+    pub async fn stats(&self, within: Duration) -> PoolStats {
+        let workers = &self.shared.caller.workers;
+        PoolStats::new(workers.stats(self.route.as_deref(), within).await)
+    }
+
+    /// Every worker the pool routes to, local and remote, with who each is.
+    pub fn worker_infos(&self) -> Vec<WorkerInfo> {
+        self.shared.caller.workers.infos()
     }
 
     /// The pool's state of type `T` (see [`PoolBuilder::state`](crate::PoolBuilder::state)),
@@ -310,6 +410,7 @@ impl fmt::Debug for Pool {
         let workers = &self.shared.caller.workers;
         f.debug_struct("Pool")
             .field("workers", &workers.len())
+            .field("route", &self.route)
             .field("failed", &workers.has_failed())
             .finish_non_exhaustive()
     }

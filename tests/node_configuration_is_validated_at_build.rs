@@ -46,6 +46,8 @@ async fn every_setting_that_cannot_work_is_refused_by_name() {
         ),
         ("handshake bytes", node().handshake_bytes(100)),
         ("max pending handshakes", node().max_pending_handshakes(0)),
+        ("tags", node().tags([""])),
+        ("tags", node().tags(["two\nlines"])),
     ];
     for (field, builder) in cases {
         let (named, reason) = refused(builder).await;

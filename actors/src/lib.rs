@@ -12,6 +12,8 @@
 //!   the [`Executor`] trait through which a worker runs routines;
 //! - supervision: the [`Supervisor`] that keeps a pool's workers alive, and the
 //!   [`WorkerSet`] through which callers reach them;
+//! - routing: the [`Route`] a dispatch asks for and the [`Balancer`] that picks among
+//!   the workers that match it; and [`PoolStats`], how busy each worker is;
 //! - nodes (feature `cluster`): `Node`, a process's place in a cluster.
 //!
 //! It knows token *ids*, never the typed `ContextVar` or `Token` of the `skein` crate,
@@ -29,6 +31,7 @@
 #![warn(clippy::mod_module_files)]
 #![forbid(unsafe_code)]
 
+mod balancer;
 mod dispatch;
 mod event_stream;
 mod failure;
@@ -39,10 +42,13 @@ mod manifest;
 pub mod metrics;
 #[cfg(feature = "cluster")]
 mod node;
+mod route;
+mod stats;
 mod supervisor;
 mod trace;
 mod worker;
 
+pub use balancer::{Balancer, Candidates, LeastInFlight, RoundRobin};
 pub use dispatch::{Dispatch, DispatchKind, Outcome, Pull, Reply, Request, MAX_CREDITS};
 pub use event_stream::EventStream;
 pub use failure::{DispatchError, Failure};
@@ -57,9 +63,11 @@ pub use manifest::{Binding, Blob, EntryWarning, InstallError, Manifest, VarEntry
 pub use node::{
     ConnectError, Drain, Node, NodeBuilder, NodeError, NodeEvent, NodeEvents, RefusalReason, Tls,
 };
+pub use route::{Candidate, Route, WorkerInfo, LOCAL_NODE};
+pub use stats::{NodeStats, PoolStats, StatsAnswer, WorkerReport, WorkerStats, WorkerStatus};
 pub use supervisor::{
-    RemoteCall, RestartPolicy, ShutdownReport, StartError, SupervisionEvent, Supervisor,
-    SupervisorBuilder, WorkerSet,
+    Dispatched, InFlight, RemoteCall, RestartPolicy, ShutdownReport, StartError, SupervisionEvent,
+    Supervisor, SupervisorBuilder, WorkerSet,
 };
 pub use trace::{TraceContext, TraceId};
 pub use worker::{crash, Admission, Executor, Load, StreamSession, WorkerMsg};
@@ -86,6 +94,7 @@ pub mod codec {
 #[cfg(feature = "cluster")]
 pub mod process {
     pub use crate::supervisor::processes::{
-        DRAIN_LINE, INDEX_ENV, PARENT_ENV, WORKERS_ENV, WORKER_ARG,
+        tags_from_env, ProcessTags, DRAIN_LINE, INDEX_ENV, PARENT_ENV, TAGS_ENV, WORKERS_ENV,
+        WORKER_ARG,
     };
 }

@@ -69,6 +69,7 @@ pub struct NodeBuilder {
     limits: Limits,
     handshake: HandshakeLimits,
     transitive: bool,
+    tags: Vec<String>,
 }
 
 /// The smallest frame limit a node takes: a dispatch of small args must fit.
@@ -197,6 +198,13 @@ impl NodeBuilder {
         self
     }
 
+    /// Tags that every worker of every pool on this node carries (beside the pool's
+    /// own), for routes to ask for: a node's hardware, its zone.
+    pub fn tags<T: Into<String>>(mut self, tags: impl IntoIterator<Item = T>) -> Self {
+        self.tags.extend(tags.into_iter().map(Into::into));
+        self
+    }
+
     /// Whether connecting to a peer also connects to that peer's peers (default
     /// false: nodes connect only to the peers they are given).
     pub fn transitive(mut self, transitive: bool) -> Self {
@@ -279,6 +287,7 @@ impl NodeBuilder {
             name,
             cookie,
             limits: self.limits,
+            tags: self.tags,
             events: Events::new(),
             tasks: Mutex::new(Vec::new()),
             drains: Mutex::new(Vec::new()),
@@ -374,6 +383,12 @@ impl NodeBuilder {
         if self.handshake.max_pending == 0 {
             return invalid("max pending handshakes", "must be at least one");
         }
+        if self.tags.iter().any(|tag| tag.is_empty()) {
+            return invalid("tags", "a tag must not be empty: no route could ask for it");
+        }
+        if self.tags.iter().any(|tag| tag.contains(['\n', '\r'])) {
+            return invalid("tags", "a tag must not hold a line break");
+        }
         Ok(())
     }
 }
@@ -400,6 +415,7 @@ struct NodeInner {
     name: String,
     cookie: String,
     limits: Limits,
+    tags: Vec<String>,
     events: Events,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// What drains when the node shuts down: the pools built on it.
@@ -469,6 +485,7 @@ impl Node {
             limits: Limits::default(),
             handshake: HandshakeLimits::default(),
             transitive: false,
+            tags: Vec::new(),
         }
     }
 
@@ -480,6 +497,11 @@ impl Node {
     /// The node's name.
     pub fn name(&self) -> &str {
         &self.inner.name
+    }
+
+    /// The tags every worker of every pool on this node carries.
+    pub fn tags(&self) -> &[String] {
+        &self.inner.tags
     }
 
     /// The cluster's cookie (what worker processes are handed to join it).

@@ -4,16 +4,21 @@
 //! - `restart`: [`RestartPolicy`] and the one restart window both supervisors use.
 //! - `events`: [`SupervisionEvent`], what they report.
 //! - `slots`: [`WorkerSet`], the workers as callers see them, and routing.
+//! - `routes`: every worker a dispatch may go to, read under one lock.
 //! - `workers`: the supervisor of the in-process workers.
+//! - `membership`: how workers join their pool's process group, with their node and
+//!   tags, and how the workers of other nodes are read back from it.
 //! - `processes` (feature `cluster`): the supervisor of the worker processes.
 //!
 //! Callers hold a [`Supervisor`] (which stops its actors when dropped) and the
 //! [`WorkerSet`] it keeps current; the actors themselves are private.
 
 pub(crate) mod events;
+mod membership;
 #[cfg(feature = "cluster")]
 pub(crate) mod processes;
 mod restart;
+pub(crate) mod routes;
 mod slots;
 mod workers;
 
@@ -24,9 +29,10 @@ use ractor::{Actor, ActorRef, SpawnErr};
 
 pub use events::{ShutdownReport, SupervisionEvent};
 pub use restart::RestartPolicy;
-pub use slots::{RemoteCall, WorkerSet};
+pub use slots::{Dispatched, InFlight, RemoteCall, WorkerSet};
 
 use crate::frame::Limits;
+use crate::route::{Identity, LOCAL_NODE};
 use crate::worker::{Admission, Executor};
 use workers::{WorkerSupervisor, WorkersArgs, WorkersMsg};
 
@@ -180,6 +186,8 @@ pub struct SupervisorBuilder {
     limits: Limits,
     policy: RestartPolicy,
     group: Option<String>,
+    node_name: String,
+    tags: Vec<String>,
     #[cfg(feature = "cluster")]
     processes: Option<Processes>,
     #[cfg(feature = "cluster")]
@@ -193,6 +201,7 @@ struct Processes {
     workers_each: usize,
     parent: String,
     cookie: String,
+    tags: Option<processes::ProcessTags>,
 }
 
 impl std::fmt::Debug for SupervisorBuilder {
@@ -219,6 +228,8 @@ impl Supervisor {
             limits: Limits::default(),
             policy: RestartPolicy::default(),
             group: None,
+            node_name: LOCAL_NODE.to_string(),
+            tags: Vec::new(),
             #[cfg(feature = "cluster")]
             processes: None,
             #[cfg(feature = "cluster")]
@@ -267,6 +278,37 @@ impl SupervisorBuilder {
         self
     }
 
+    /// The name of the node the workers are on, as routes name it (default
+    /// `"local"`).
+    pub fn node_name(mut self, node: impl Into<String>) -> Self {
+        self.node_name = node.into();
+        self
+    }
+
+    /// The tags every worker carries, for routes to ask for (added to those given
+    /// before).
+    pub fn tags<T: Into<String>>(mut self, tags: impl IntoIterator<Item = T>) -> Self {
+        self.tags.extend(tags.into_iter().map(Into::into));
+        self
+    }
+
+    /// The tags of the node the workers are on: every worker carries them too.
+    pub fn node_tags<T: Into<String>>(self, tags: impl IntoIterator<Item = T>) -> Self {
+        self.tags(tags)
+    }
+
+    /// The tags each worker process's workers carry (beside those the process's own
+    /// pool gives them), by the process's index; handed to the child in its
+    /// environment ([`TAGS_ENV`](crate::process::TAGS_ENV)). Call after
+    /// [`processes`](SupervisorBuilder::processes).
+    #[cfg(feature = "cluster")]
+    pub fn process_tags(mut self, tags: processes::ProcessTags) -> Self {
+        if let Some(processes) = &mut self.processes {
+            processes.tags = Some(tags);
+        }
+        self
+    }
+
     /// Worker processes too: `count` children that re-run the current binary, each
     /// joining `parent` with `workers_each` workers of its own.
     #[cfg(feature = "cluster")]
@@ -281,6 +323,7 @@ impl SupervisorBuilder {
             workers_each,
             parent: parent.addr().to_string(),
             cookie: parent.cookie().to_string(),
+            tags: None,
         });
         self
     }
@@ -300,6 +343,7 @@ impl SupervisorBuilder {
             limits: self.limits,
             policy: self.policy,
             group: self.group,
+            identity: Identity::new(self.node_name, self.tags),
         };
         let (workers, _) = Actor::spawn(None, WorkerSupervisor, args).await?;
         // Held from here on, so that a later failure stops what has started.
@@ -321,6 +365,7 @@ impl SupervisorBuilder {
                 workers_each: spec.workers_each,
                 parent: spec.parent,
                 cookie: spec.cookie,
+                tags: spec.tags,
                 policy: self.policy,
                 set: supervisor.set.clone(),
             };

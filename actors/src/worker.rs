@@ -28,6 +28,7 @@ use crate::frame::Limits;
 use crate::ids::DispatchId;
 use crate::manifest::Manifest;
 use crate::metrics::WorkerGauges;
+use crate::stats::{StatsAnswer, WorkerStats};
 
 /// Runs routines for a worker. `skein` installs one that knows the typed routines;
 /// this crate only moves bytes and manifests.
@@ -126,6 +127,10 @@ pub enum WorkerMsg {
     Pull(Pull, RpcReplyPort<Reply>),
     /// Cancel a dispatch: its routine is dropped where it stands and its cleanup runs.
     Cancel(DispatchId),
+    /// How busy the worker is: what it runs, what waits, its restarts, and how long
+    /// it has been idle.
+    #[cfg_attr(feature = "cluster", rpc)]
+    Stats(RpcReplyPort<StatsAnswer>),
 }
 
 /// The worker actor.
@@ -139,17 +144,25 @@ pub(crate) struct WorkerArgs {
 }
 
 impl WorkerArgs {
-    /// The arguments of the worker in `slot` that runs routines through `executor`,
-    /// within `admission`, and answers within `limits`.
+    /// The arguments of the worker in `slot` (restarted `restarts` times before) that
+    /// runs routines through `executor`, within `admission`, and answers within
+    /// `limits`.
     pub(crate) fn new(
         slot: usize,
+        restarts: usize,
         executor: Arc<dyn Executor>,
         admission: Admission,
         limits: Limits,
     ) -> WorkerArgs {
         WorkerArgs {
             table: Arc::new(Table {
-                inner: Mutex::default(),
+                inner: Mutex::new(Inner {
+                    running: HashMap::new(),
+                    queue: VecDeque::new(),
+                    idle_since: quanta::Instant::now(),
+                }),
+                in_flight: AtomicUsize::new(0),
+                restarts,
                 stopping: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
                 drain: Drain::default(),
@@ -266,6 +279,16 @@ impl WorkerHandle {
     ) -> Result<(), (Dispatch, RpcReplyPort<Reply>)> {
         self.table.admit(dispatch, reply)
     }
+
+    /// Its dispatches running now, as a balancer reads it.
+    pub(crate) fn in_flight(&self) -> &AtomicUsize {
+        &self.table.in_flight
+    }
+
+    /// How busy it is, read from its table.
+    pub(crate) fn stats(&self) -> WorkerStats {
+        self.table.stats()
+    }
 }
 
 struct Running {
@@ -273,18 +296,25 @@ struct Running {
     pulls: Option<mpsc::UnboundedSender<(Pull, RpcReplyPort<Reply>)>>,
 }
 
-#[derive(Default)]
 struct Inner {
     /// The dispatches running now. A task takes itself out before it replies, so a
     /// caller that sends its next dispatch on hearing back always finds the slot free.
     running: HashMap<DispatchId, Running>,
     /// Root dispatches that wait for a slot.
     queue: VecDeque<(Dispatch, RpcReplyPort<Reply>)>,
+    /// When the last dispatch ended (or the worker started), for the stats: written
+    /// only when the worker falls idle, off the time-stamp counter (`quanta`, a few
+    /// nanoseconds and no syscall), so the call path pays next to nothing for it.
+    idle_since: quanta::Instant,
 }
 
 /// What the worker, its tasks and its handles share.
 struct Table {
     inner: Mutex<Inner>,
+    /// `running.len()`, kept in step under the lock, for a balancer to read without it.
+    in_flight: AtomicUsize,
+    /// How many times the slot was restarted before this worker started.
+    restarts: usize,
     /// Set on a graceful stop: a task dropped from then on answers `Cancelled`, one
     /// dropped any other way answers `WorkerCrashed`.
     stopping: AtomicBool,
@@ -346,6 +376,22 @@ impl Table {
         Ok(())
     }
 
+    /// How busy the worker is now.
+    fn stats(&self) -> WorkerStats {
+        let inner = self.lock();
+        let load = self.load(&inner);
+        WorkerStats {
+            in_flight: load.in_flight,
+            queued: load.queued,
+            restarts: self.restarts,
+            idle_for: if load.in_flight > 0 {
+                std::time::Duration::ZERO
+            } else {
+                inner.idle_since.elapsed()
+            },
+        }
+    }
+
     /// The worker's load as `inner` holds it.
     fn load(&self, inner: &Inner) -> Load {
         Load {
@@ -366,6 +412,9 @@ impl Table {
             if draining {
                 self.drain.finished.fetch_add(1, Ordering::AcqRel);
             }
+            if inner.running.is_empty() && inner.queue.is_empty() {
+                inner.idle_since = quanta::Instant::now();
+            }
         }
         while !self.closed.load(Ordering::Acquire)
             && inner.running.len() < self.admission.max_concurrency
@@ -378,6 +427,7 @@ impl Table {
                 None => break,
             }
         }
+        self.in_flight.store(inner.running.len(), Ordering::Relaxed);
         running
     }
 
@@ -466,6 +516,7 @@ impl Table {
             }
         };
         inner.running.insert(id, running);
+        self.in_flight.store(inner.running.len(), Ordering::Relaxed);
         self.gauges.in_flight.increment(1);
     }
 
@@ -495,6 +546,7 @@ impl Table {
         let (running, queue) = {
             let mut inner = self.lock();
             self.closed.store(true, Ordering::Release);
+            self.in_flight.store(0, Ordering::Relaxed);
             (
                 inner.running.drain().collect::<Vec<_>>(),
                 std::mem::take(&mut inner.queue),
@@ -636,6 +688,10 @@ impl Actor for Worker {
                     running.abort.abort();
                 }
                 state.table.settle(false);
+            }
+            WorkerMsg::Stats(reply) => {
+                // The asker may have given up waiting: nobody to tell.
+                let _ = reply.send(StatsAnswer(Ok(state.table.stats())));
             }
         }
         Ok(())

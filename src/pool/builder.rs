@@ -8,7 +8,7 @@ use std::time::Duration;
 
 #[cfg(feature = "cluster")]
 use skein_actors::SupervisorBuilder;
-use skein_actors::{Admission, Limits, RestartPolicy, StartError, Supervisor, WorkerSet};
+use skein_actors::{Admission, Balancer, Limits, RestartPolicy, StartError, Supervisor, WorkerSet};
 
 use super::{Pool, PoolShared};
 use crate::admission::{AdmissionHook, AdmissionRequest, Verdict};
@@ -101,6 +101,10 @@ pub struct PoolBuilder {
     /// The state factories, in the order given, at most one per type.
     states: Vec<StateFactory>,
     hook: Option<AdmissionHook>,
+    /// The tags every worker of the pool carries.
+    tags: Vec<String>,
+    /// Picks among the workers a dispatch may go to; `None` is round robin.
+    balancer: Option<Arc<dyn Balancer>>,
     #[cfg(feature = "cluster")]
     cluster: Cluster,
 }
@@ -131,6 +135,8 @@ struct Cluster {
     workers_per_process: usize,
     /// The node was made by `build()`, for the worker processes.
     made_node: bool,
+    /// The tags of each worker process's workers, by index.
+    process_tags: Option<fn(usize) -> Vec<String>>,
 }
 
 impl fmt::Debug for PoolBuilder {
@@ -140,6 +146,8 @@ impl fmt::Debug for PoolBuilder {
             .field("admission", &self.admission)
             .field("policy", &self.policy)
             .field("timeout", &self.timeout)
+            .field("tags", &self.tags)
+            .field("balancer", &self.balancer.is_some())
             .field(
                 "states",
                 &self.states.iter().map(|s| s.type_name).collect::<Vec<_>>(),
@@ -163,6 +171,8 @@ impl Pool {
             mode: InstallMode::Lenient,
             states: Vec::new(),
             hook: None,
+            tags: Vec::new(),
+            balancer: None,
             #[cfg(feature = "cluster")]
             cluster: Cluster {
                 node: None,
@@ -171,6 +181,7 @@ impl Pool {
                 processes: 0,
                 workers_per_process: 1,
                 made_node: false,
+                process_tags: None,
             },
         }
     }
@@ -419,6 +430,28 @@ impl PoolBuilder {
         self
     }
 
+    /// Tags every worker of this pool carries (beside its node's, see
+    /// `NodeBuilder::tags`), added to those already given: a [`Route`](crate::Route)
+    /// asks for them, through [`Pool::on`]. A tag must not be empty nor hold a line
+    /// break; [`build`](PoolBuilder::build) refuses one that does.
+    pub fn tags<T: Into<String>>(mut self, tags: impl IntoIterator<Item = T>) -> Self {
+        self.tags.extend(tags.into_iter().map(Into::into));
+        self
+    }
+
+    /// One tag, as [`tags`](PoolBuilder::tags).
+    pub fn tag(self, tag: impl Into<String>) -> Self {
+        self.tags([tag.into()])
+    }
+
+    /// How the pool picks among the workers a dispatch may go to (default
+    /// [`RoundRobin`](crate::RoundRobin)); [`LeastInFlight`](crate::LeastInFlight) is
+    /// provided, or bring your own [`Balancer`].
+    pub fn balancer(mut self, balancer: impl Balancer) -> Self {
+        self.balancer = Some(Arc::new(balancer));
+        self
+    }
+
     /// Starts the supervisor and its workers. With feature `macros` (on by default),
     /// every routine marked [`#[skein::routine]`](macro@crate::routine) that the program links
     /// is added first, beside the ones registered explicitly. Then each state's factory
@@ -454,7 +487,10 @@ impl PoolBuilder {
             return Err(BuildError::DuplicateRoutine { routine });
         }
         let limits = self.limits();
-        let workers = WorkerSet::new();
+        let workers = match self.balancer.take() {
+            Some(balancer) => WorkerSet::with_balancer(balancer),
+            None => WorkerSet::new(),
+        };
         // Once the settings are known good, and before any worker could run a routine
         // that reads a state.
         let mut states = States::default();
@@ -482,7 +518,8 @@ impl PoolBuilder {
             .workers(self.workers)
             .admission(self.admission)
             .limits(limits)
-            .restart_policy(self.policy);
+            .restart_policy(self.policy)
+            .tags(self.tags.iter().cloned());
         #[cfg(feature = "cluster")]
         let supervisor = self.cluster.supervise(supervisor);
         let pool = Pool::from_shared(PoolShared {
@@ -511,6 +548,12 @@ impl PoolBuilder {
         }
         if self.timeout == Some(Duration::ZERO) {
             return invalid("timeout", "must be above zero, or every call times out");
+        }
+        if self.tags.iter().any(|tag| tag.is_empty()) {
+            return invalid("tags", "a tag must not be empty: no route could ask for it");
+        }
+        if self.tags.iter().any(|tag| tag.contains(['\n', '\r'])) {
+            return invalid("tags", "a tag must not hold a line break");
         }
         #[cfg(feature = "cluster")]
         if self.cluster.workers_per_process == 0 {
@@ -543,6 +586,15 @@ impl PoolBuilder {
     /// exits by itself when this process dies.
     pub fn processes(mut self, n: usize) -> Self {
         self.cluster.processes = n;
+        self
+    }
+
+    /// The tags of each worker process's workers, by the process's index (from 0),
+    /// beside the pool's own [`tags`](PoolBuilder::tags): so that a route can reach
+    /// one kind of child. Handed to each child in its environment, one tag a line: an
+    /// empty tag is dropped there, and one that holds a line break arrives as two.
+    pub fn process_tags(mut self, tags: fn(usize) -> Vec<String>) -> Self {
+        self.cluster.process_tags = Some(tags);
         self
     }
 
@@ -611,11 +663,18 @@ impl Cluster {
     /// processes.
     fn supervise(&self, supervisor: SupervisorBuilder) -> SupervisorBuilder {
         match &self.node {
-            Some(node) => supervisor.node(node).group(self.group.clone()).processes(
-                self.processes,
-                self.workers_per_process,
-                node,
-            ),
+            Some(node) => {
+                let supervisor = supervisor
+                    .node(node)
+                    .group(self.group.clone())
+                    .node_name(node.name())
+                    .node_tags(node.tags().iter().cloned())
+                    .processes(self.processes, self.workers_per_process, node);
+                match self.process_tags {
+                    Some(tags) => supervisor.process_tags(tags),
+                    None => supervisor,
+                }
+            }
             None => supervisor,
         }
     }

@@ -4,7 +4,7 @@
 use std::io::BufRead;
 use std::time::Duration;
 
-use skein_actors::process::{DRAIN_LINE, INDEX_ENV, PARENT_ENV, WORKERS_ENV};
+use skein_actors::process::{tags_from_env, DRAIN_LINE, INDEX_ENV, PARENT_ENV, WORKERS_ENV};
 use skein_actors::Node;
 
 use super::builder::PoolBuilder;
@@ -117,7 +117,13 @@ where
             .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(500))
             .build()
             .await?;
-        let pool = routines().workers(workers).node(&node).build().await?;
+        // The tags the parent gave this child, beside those `routines()` gives.
+        let pool = routines()
+            .workers(workers)
+            .tags(tags_from_env())
+            .node(&node)
+            .build()
+            .await?;
         setup(node.clone()).await;
         Ok::<_, Box<dyn std::error::Error>>((node, pool))
     })?;

@@ -14,8 +14,8 @@ use std::task::ready;
 use futures::Stream;
 use ractor::ActorRef;
 use skein_actors::{
-    home, Dispatch, DispatchError, DispatchId, DispatchKind, Failure, Outcome, Pull, Reply,
-    WorkerMsg,
+    home, Dispatch, DispatchError, DispatchId, DispatchKind, Failure, InFlight, Outcome, Pull,
+    Reply, Route, WorkerMsg,
 };
 use tokio::sync::oneshot;
 
@@ -73,10 +73,15 @@ pub struct RoutineStream<R: StreamRoutine> {
 enum State<A> {
     /// Not asked for an item yet: what opens it, and how far it may run ahead.
     Unopened(Start<A>),
+    /// Its route matched no worker, and it waits (up to the route's wait) for one.
+    Waiting(Start<A>, Waiting),
     /// Boxed, so the stream stays small whatever it holds in flight.
     Open(Box<Open>),
     Done,
 }
+
+/// A stream's wait for a worker its route matches: `Sync` as the stream is.
+type Waiting = Pin<Box<dyn Future<Output = bool> + Send + Sync>>;
 
 // The args are only ever moved, never pinned: the stream is `Unpin` whatever they are.
 impl<R: StreamRoutine> Unpin for RoutineStream<R> {}
@@ -89,6 +94,8 @@ struct Start<A> {
     parent: Option<Parent>,
     /// The credits kept in flight; 0 is the exact stream.
     ahead: u32,
+    /// The workers it may open on; `None` is any.
+    route: Option<Arc<Route>>,
 }
 
 /// An open stream, as its caller holds it.
@@ -112,6 +119,8 @@ struct Open {
     ended: bool,
     /// The scope deadline of the latest poll, which bounds its waits.
     expiry: Option<Expiry>,
+    /// Held while the stream is open on a worker of another node: it counts there.
+    _in_flight: Option<InFlight>,
 }
 
 impl<R: StreamRoutine> RoutineStream<R> {
@@ -119,6 +128,7 @@ impl<R: StreamRoutine> RoutineStream<R> {
         pool: Arc<Caller>,
         args: R::Args,
         parent: Option<Parent>,
+        route: Option<Arc<Route>>,
     ) -> RoutineStream<R> {
         RoutineStream {
             state: State::Unopened(Start {
@@ -126,6 +136,7 @@ impl<R: StreamRoutine> RoutineStream<R> {
                 args,
                 parent,
                 ahead: 0,
+                route,
             }),
         }
     }
@@ -161,6 +172,7 @@ fn open<R: StreamRoutine>(
         args,
         parent,
         ahead,
+        route,
     } = start;
     // What is left of the scope deadline travels, as a call's does (S117).
     let budget = deadline::budget(None).map_err(|_| DispatchError::Timeout)?;
@@ -176,7 +188,7 @@ fn open<R: StreamRoutine>(
     );
     request.trace = trace_of(&request, parent, span.clone());
     let dispatch = Dispatch::new(request, DispatchKind::Stream).with_credits(ahead.max(1));
-    let sent = pool.send(dispatch).map_err(retype)?;
+    let sent = pool.send_now(dispatch, route.as_deref()).map_err(retype)?;
     span.record("worker", tracing::field::display(sent.worker.get_id()));
     Ok(Open {
         guard: CancelOnDrop::new(&sent),
@@ -190,6 +202,7 @@ fn open<R: StreamRoutine>(
         ahead,
         ended: false,
         expiry: None,
+        _in_flight: sent.in_flight,
     })
 }
 
@@ -326,6 +339,32 @@ impl<R: StreamRoutine> Stream for RoutineStream<R> {
     fn poll_next(mut self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
         let cx = Context::current();
         let this = &mut *self;
+        if let State::Unopened(start) = &this.state {
+            // A route that asks to wait, and matches no worker yet, waits first.
+            let waits = start.route.as_deref().and_then(|route| {
+                let wait = route.max_wait()?;
+                (!start.pool.workers.has_match(route)).then(|| {
+                    let workers = start.pool.workers.clone();
+                    let route = route.clone();
+                    let waiting: Waiting =
+                        Box::pin(async move { workers.wait_for_match(&route, wait).await });
+                    waiting
+                })
+            });
+            if let Some(waiting) = waits {
+                let State::Unopened(start) = std::mem::replace(&mut this.state, State::Done) else {
+                    return Poll::Ready(None);
+                };
+                this.state = State::Waiting(start, waiting);
+            }
+        }
+        if let State::Waiting(_, waiting) = &mut this.state {
+            // Whether one came or not, opening says which: it fails typed if none did.
+            let _ = ready!(waiting.as_mut().poll(task));
+            if let State::Waiting(start, _) = std::mem::replace(&mut this.state, State::Done) {
+                this.state = State::Unopened(start);
+            }
+        }
         if let State::Unopened(_) = this.state {
             let State::Unopened(start) = std::mem::replace(&mut this.state, State::Done) else {
                 return Poll::Ready(None);

@@ -11,46 +11,40 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use skein::{DispatchError, ErrorMessage, Pool, Routine};
+use skein::{DispatchError, ErrorMessage, Pool, Route, Routine};
 
-use crate::support::{process_pool, within, BOUND};
+use crate::routines;
+use crate::support::{within, BOUND};
 
 /// How many hops a chain has; the last one sleeps.
 const HOPS: usize = 3;
 
-/// What a hop answers when it lands in a process the chain has already visited.
-const MISROUTED: &str = "misrouted";
-
-/// One hop of a chain: `(log, pids visited so far, whether the last hop sleeps)`. It
-/// records its start, calls the next hop (in another process), and records how that
-/// call ended; the last hop sleeps, or answers at once. Its drop guard records
-/// `dropped` if it never got to record an end. An empty log records nothing.
+/// One hop of a chain: `(log, which hop, whether the last hop sleeps)`. Hop `i` runs
+/// in worker process `i`, the only one tagged [`hop_tag`]`(i)`: it records its start,
+/// calls the next hop there (`skein::call_on`), and records how that call ended; the
+/// last hop sleeps, or answers at once. Its drop guard records `dropped` if it never
+/// got to record an end. An empty log records nothing.
 pub struct Hop;
 impl Routine for Hop {
     const NAME: &'static str = "cluster.deadline_hop";
-    type Args = (String, Vec<u32>, bool);
+    type Args = (String, usize, bool);
     type Output = ();
     type Error = ErrorMessage;
-    async fn run((log, mut visited, sleep): (String, Vec<u32>, bool)) -> Result<(), ErrorMessage> {
-        let pid = std::process::id();
-        if visited.contains(&pid) {
-            return Err(MISROUTED.into());
-        }
+    async fn run((log, hop, sleep): (String, usize, bool)) -> Result<(), ErrorMessage> {
         let mut record = Record {
             log: log.clone(),
-            hop: visited.len(),
+            hop,
             ended: false,
         };
         record.event("start");
-        if record.hop + 1 == HOPS {
+        if hop + 1 == HOPS {
             if sleep {
                 tokio::time::sleep(Duration::from_secs(60)).await;
             }
             record.end("slept");
             return Ok(());
         }
-        visited.push(pid);
-        let next = next_hop((log, visited, sleep)).await;
+        let next = skein::call_on::<Hop>(&route_to(hop + 1), (log, hop + 1, sleep)).await;
         match &next {
             Ok(()) => record.end("ok"),
             Err(e) => record.end(e.kind()),
@@ -59,20 +53,16 @@ impl Routine for Hop {
     }
 }
 
-/// Where the next hop runs: in a process the chain has not visited. Until calls can
-/// be routed to a named node, a hop that lands in a visited process answers
-/// `MISROUTED` at once, and the call is made again; the pool's round robin reaches
-/// every worker process within as many tries as it has workers.
-async fn next_hop(args: (String, Vec<u32>, bool)) -> Result<(), DispatchError<ErrorMessage>> {
-    for _ in 0..64 {
-        match skein::call::<Hop>(args.clone()).await {
-            Err(DispatchError::Routine(ErrorMessage(m))) if m == MISROUTED => continue,
-            other => return other,
-        }
-    }
-    Err(DispatchError::Routine(
-        "no unvisited process answered".into(),
-    ))
+/// The tag of worker process `index`, where hop `index` runs.
+fn hop_tag(index: usize) -> Vec<String> {
+    vec![format!("hop-{index}")]
+}
+
+/// The route to the worker process where hop `hop` runs.
+fn route_to(hop: usize) -> Route {
+    hop_tag(hop)
+        .into_iter()
+        .fold(Route::any(), |route, tag| route.tag(tag))
 }
 
 /// A hop's lines in the log; dropped before it recorded an end, it records `dropped`.
@@ -207,7 +197,16 @@ fn assert_crossed_processes(events: &[Event]) {
 /// `Disconnected` in between, failing what is in flight on it): so chains that answer
 /// at once are run until 8 in a row cross every process, before a test's own chain.
 async fn settled_pool() -> Pool {
-    let pool = process_pool(HOPS).await;
+    let pool = routines()
+        .processes(HOPS)
+        .process_tags(hop_tag)
+        .build()
+        .await
+        .expect("pool builds");
+    pool.wait_for_workers(HOPS, BOUND)
+        .await
+        .expect("every worker process joined");
+    let pool = pool.on(route_to(0));
     let deadline = Instant::now() + BOUND;
     let mut in_a_row = 0;
     while in_a_row < 8 {
@@ -215,7 +214,7 @@ async fn settled_pool() -> Pool {
             Instant::now() < deadline,
             "the worker processes did not all reach each other within {BOUND:?}"
         );
-        let probe = pool.call::<Hop>((String::new(), Vec::new(), false));
+        let probe = pool.call::<Hop>((String::new(), 0, false));
         in_a_row = match within(BOUND, "a probe chain", probe).await {
             Ok(()) => in_a_row + 1,
             Err(_) => 0,
@@ -227,7 +226,7 @@ async fn settled_pool() -> Pool {
 pub async fn a_deadline_ends_every_hop_of_a_chain_across_processes() {
     let pool = settled_pool().await;
     let log = new_log("deadline");
-    let args = (log.display().to_string(), Vec::new(), true);
+    let args = (log.display().to_string(), 0, true);
     let started_at = unix_micros();
     let started = Instant::now();
     let result = within(
@@ -267,7 +266,7 @@ pub async fn a_deadline_ends_every_hop_of_a_chain_across_processes() {
 pub async fn dropping_the_caller_cancels_every_hop_across_processes() {
     let pool = settled_pool().await;
     let log = new_log("cancel");
-    let args = (log.display().to_string(), Vec::new(), true);
+    let args = (log.display().to_string(), 0, true);
     let mut call = Box::pin(pool.call::<Hop>(args));
     let formed = wait_for_log(&log, "the chain forms", |events| {
         starts(events).len() == HOPS

@@ -29,6 +29,7 @@ mod oracle_holds_across_processes;
 mod oracle_model;
 mod oversize_frames_are_refused_typed;
 mod pools_and_nodes_shut_down_gracefully;
+mod routing_by_tags_and_nodes;
 mod state_is_built_in_every_worker_process;
 mod streams_run_ahead_across_processes;
 mod support;
@@ -448,6 +449,11 @@ fn tests() -> Vec<Test> {
             "a_node_that_shuts_down_is_a_clean_leave_for_its_peers",
             || Box::pin(a_node_that_shuts_down_is_a_clean_leave_for_its_peers()),
         ),
+        ("routes_by_tags_and_nodes_land_on_the_right_process", || {
+            Box::pin(
+                routing_by_tags_and_nodes::routes_by_tags_and_nodes_land_on_the_right_process(),
+            )
+        }),
         ("frames_sessions_and_refusals_are_counted", || {
             Box::pin(metrics_count_frames_sessions_and_refusals::frames_sessions_and_refusals_are_counted())
         }),

@@ -16,6 +16,7 @@ use crate::ids::{DispatchId, LedgerId, TokenId};
 use crate::ledger::SpendOutcome;
 use crate::manifest::{Blob, Manifest};
 use crate::metrics;
+use crate::stats::StatsAnswer;
 
 /// A small frame that always fits: a refusal, an id, a ledger answer.
 fn small<T: Serialize>(value: &T) -> Vec<u8> {
@@ -166,5 +167,16 @@ impl BytesConvertable for SpendOutcome {
     /// An unreadable answer refuses the spend: safety over availability.
     fn from_bytes(bytes: Vec<u8>) -> SpendOutcome {
         read(&bytes).unwrap_or(SpendOutcome::AlreadySpent)
+    }
+}
+
+impl BytesConvertable for StatsAnswer {
+    fn into_bytes(self) -> Vec<u8> {
+        small(&self)
+    }
+
+    /// An unreadable answer says so: the asker reports the worker unreachable.
+    fn from_bytes(bytes: Vec<u8>) -> StatsAnswer {
+        read(&bytes).unwrap_or_else(|e| StatsAnswer(Err(format!("unreadable stats: {e}"))))
     }
 }

@@ -29,6 +29,24 @@ pub const WORKERS_ENV: &str = "SKEIN_WORKER_THREADS";
 /// The line a parent writes on a worker process's stdin to have it drain and exit,
 /// followed by the grace in milliseconds.
 pub const DRAIN_LINE: &str = "drain";
+/// The environment variable holding the tags a worker process's workers carry, one
+/// per line (set by `PoolBuilder::process_tags`).
+pub const TAGS_ENV: &str = "SKEIN_WORKER_TAGS";
+/// The tags of each worker process, by its index.
+pub type ProcessTags = fn(usize) -> Vec<String>;
+
+/// The tags a worker process was started with ([`TAGS_ENV`]), none if unset.
+pub fn tags_from_env() -> Vec<String> {
+    std::env::var(TAGS_ENV)
+        .map(|tags| {
+            tags.lines()
+                .filter(|tag| !tag.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The argument worker processes are started with. A binary that did not call the
 /// entry hook (a test harness, say) refuses an unknown argument and exits, instead of
 /// running its own main again.
@@ -47,6 +65,8 @@ pub(crate) struct ProcessArgs {
     pub(crate) parent: String,
     /// The cluster's cookie, handed over on stdin.
     pub(crate) cookie: String,
+    /// The tags of each child's workers, by index.
+    pub(crate) tags: Option<ProcessTags>,
     /// How crashed children are restarted.
     pub(crate) policy: RestartPolicy,
     /// The pool's workers: where events go, and the failed flag.
@@ -99,8 +119,10 @@ impl ProcessState {
         index: usize,
         myself: &ActorRef<ProcessMsg>,
     ) -> Result<(), ActorProcessingErr> {
+        let tags = self.args.tags.map(|tags| tags(index)).unwrap_or_default();
         let mut child = Command::new(&self.args.exe)
             .arg(WORKER_ARG)
+            .env(TAGS_ENV, tags.join("\n"))
             .env(PARENT_ENV, &self.args.parent)
             .env(INDEX_ENV, index.to_string())
             .env(WORKERS_ENV, self.args.workers_each.to_string())

@@ -3,24 +3,39 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
+use ractor::rpc::CallResult;
 use ractor::{ActorCell, ActorRef, MessagingErr, RpcReplyPort};
 use tokio::sync::broadcast;
 
 use super::events::{ShutdownReport, SupervisionEvent};
+use super::routes::{RemoteWorker, Routes, Target};
+use crate::balancer::{Balancer, Candidates};
 use crate::dispatch::{Dispatch, Reply};
-use crate::failure::Failure;
+use crate::failure::{DispatchError, Failure};
 use crate::metrics;
+use crate::route::{Identity, Route, WorkerInfo};
+use crate::stats::{WorkerReport, WorkerStatus};
 use crate::worker::{WorkerHandle, WorkerMsg};
 
 /// The workers of one pool, local and on other nodes, kept current by its supervisors
 /// and read by its callers to route each dispatch. Cheap to clone; clones share one set.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct WorkerSet {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+impl std::fmt::Debug for WorkerSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerSet")
+            .field("routes", &self.inner.routes)
+            .field("failed", &self.inner.failed)
+            .field("balancer", &self.inner.balancer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 struct Inner {
     routes: RwLock<Routes>,
     next: AtomicUsize,
@@ -29,21 +44,8 @@ struct Inner {
     /// The pool's graceful shutdown, once it begins.
     shutdown: Shutdown,
     events: broadcast::Sender<SupervisionEvent>,
-}
-
-/// Every worker a dispatch may go to, behind one lock: routing reads it once.
-#[derive(Debug, Default)]
-struct Routes {
-    /// The pool's own workers, by slot; `None` while a slot restarts.
-    slots: Vec<Option<WorkerHandle>>,
-    /// Workers of other nodes in the pool's process group.
-    remote: Vec<ActorRef<WorkerMsg>>,
-}
-
-impl Routes {
-    fn len(&self) -> usize {
-        self.slots.len() + self.remote.len()
-    }
+    /// The pool's own balancer; `None` is the built-in round robin, the fast path.
+    balancer: Option<Arc<dyn Balancer>>,
 }
 
 /// How far a pool's graceful shutdown has come. Root dispatches are refused from the
@@ -89,10 +91,36 @@ impl Drop for RemoteCall {
     }
 }
 
-/// Where a dispatch goes: a worker of this process, or one on another node.
-enum Target {
-    Local(WorkerHandle),
-    Remote(ActorRef<WorkerMsg>),
+/// A dispatch handed to a worker.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Dispatched {
+    /// The worker it went to.
+    pub worker: ActorRef<WorkerMsg>,
+    /// For a worker of another node, this dispatch's place in the count a balancer
+    /// sees: hold it until the dispatch is answered (a local worker counts its own).
+    pub in_flight: Option<InFlight>,
+}
+
+/// What became of one dispatch of a broadcast.
+pub type Sent = Result<Dispatched, Failure>;
+
+/// One dispatch in flight to a worker of another node, as its caller counts it; the
+/// count goes down when this is dropped.
+#[derive(Debug)]
+pub struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn new(count: &Arc<AtomicUsize>) -> InFlight {
+        count.fetch_add(1, Ordering::Relaxed);
+        InFlight(count.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -111,8 +139,17 @@ impl Default for WorkerSet {
 }
 
 impl WorkerSet {
-    /// An empty set, whose supervisors are yet to start.
+    /// An empty set, whose supervisors are yet to start, that routes round robin.
     pub fn new() -> WorkerSet {
+        WorkerSet::build(None)
+    }
+
+    /// An empty set whose dispatches go where `balancer` picks.
+    pub fn with_balancer(balancer: Arc<dyn Balancer>) -> WorkerSet {
+        WorkerSet::build(Some(balancer))
+    }
+
+    fn build(balancer: Option<Arc<dyn Balancer>>) -> WorkerSet {
         let (events, _) = broadcast::channel(1024);
         WorkerSet {
             inner: Arc::new(Inner {
@@ -121,23 +158,29 @@ impl WorkerSet {
                 failed: AtomicBool::new(false),
                 shutdown: Shutdown::default(),
                 events,
+                balancer,
             }),
         }
     }
 
-    /// Hands a dispatch to a live worker, round robin over local and remote ones, and
-    /// returns the worker it went to. A local worker admits it at once, without a trip
-    /// through its mailbox. A worker that died before the dispatch got in never saw
-    /// it, so the next live one is tried.
+    /// Hands a dispatch to a live worker that matches `route` (any worker for
+    /// `None`), picked by the pool's balancer (round robin by default, over local and
+    /// remote ones), and returns the worker it went to. A local worker admits it at
+    /// once, without a trip through its mailbox. A worker that died before the
+    /// dispatch got in never saw it, so another is picked.
     ///
     /// # Errors
     ///
-    /// `PoolFailed` once the pool has given up; `NoWorkers` when no worker is alive.
+    /// `PoolFailed` once the pool has given up; `NoMatchingWorker` when a route asks
+    /// for tags or a node no live worker has (or the balancer refused every one);
+    /// `NoWorkers` when no worker is alive; `ShuttingDown` for a dispatch from
+    /// outside any routine once the pool's shutdown has begun.
     pub fn dispatch(
         &self,
+        route: Option<&Route>,
         dispatch: Dispatch,
         reply: RpcReplyPort<Reply>,
-    ) -> Result<ActorRef<WorkerMsg>, Failure> {
+    ) -> Result<Dispatched, Failure> {
         if self.has_failed() {
             return Err(Failure::PoolFailed);
         }
@@ -145,21 +188,35 @@ impl WorkerSet {
         if dispatch.request.caller.is_none() && self.is_shutting_down() {
             return Err(Failure::ShuttingDown);
         }
+        let route = route.filter(|route| !route.is_any());
         let mut pending = (dispatch, reply);
         // As many tries as there were workers at the first pick.
-        let (mut target, n) = self.pick();
+        let (mut target, n) = self.pick(route);
         for attempt in 0..n {
             if attempt > 0 {
-                target = self.pick().0;
+                target = self.pick(route).0;
             }
-            match target.take().ok_or(Failure::NoWorkers)? {
+            let Some(chosen) = target.take() else {
+                break;
+            };
+            match chosen {
                 Target::Local(worker) => match worker.admit(pending.0, pending.1) {
-                    Ok(()) => return Ok(worker.actor().clone()),
+                    Ok(()) => {
+                        return Ok(Dispatched {
+                            worker: worker.actor().clone(),
+                            in_flight: None,
+                        })
+                    }
                     Err(back) => pending = back,
                 },
                 Target::Remote(worker) => {
-                    match worker.cast(WorkerMsg::Dispatch(pending.0, pending.1)) {
-                        Ok(()) => return Ok(worker),
+                    match worker.actor.cast(WorkerMsg::Dispatch(pending.0, pending.1)) {
+                        Ok(()) => {
+                            return Ok(Dispatched {
+                                in_flight: Some(InFlight::new(&worker.in_flight)),
+                                worker: worker.actor,
+                            })
+                        }
                         Err(MessagingErr::SendErr(WorkerMsg::Dispatch(dispatch, reply))) => {
                             pending = (dispatch, reply)
                         }
@@ -168,13 +225,57 @@ impl WorkerSet {
                 }
             }
         }
-        Err(Failure::NoWorkers)
+        Err(self.none_for(route))
     }
 
-    /// The next live worker, local or remote, round robin, and how many workers there
-    /// are.
-    fn pick(&self) -> (Option<Target>, usize) {
+    /// What a dispatch that found no worker fails with: a route (or a balancer that
+    /// refused every live worker) names itself; a plain call found none alive.
+    fn none_for(&self, route: Option<&Route>) -> Failure {
+        match route {
+            Some(route) => DispatchError::NoMatchingWorker {
+                route: route.to_string(),
+            },
+            None if self.inner.balancer.is_some()
+                && read(&self.inner.routes).matching(None).next().is_some() =>
+            {
+                DispatchError::NoMatchingWorker {
+                    route: Route::any().to_string(),
+                }
+            }
+            None => DispatchError::NoWorkers,
+        }
+    }
+
+    /// The worker the next dispatch on `route` goes to, and how many tries it may
+    /// take.
+    fn pick(&self, route: Option<&Route>) -> (Option<Target>, usize) {
         let routes = read(&self.inner.routes);
+        match (&self.inner.balancer, route) {
+            (None, None) => self.round_robin(&routes),
+            (balancer, route) => {
+                let candidates = Candidates {
+                    routes: &routes,
+                    route,
+                };
+                let n = candidates.len();
+                if n == 0 {
+                    return (None, 0);
+                }
+                let index = match balancer {
+                    Some(balancer) => balancer.pick(&candidates),
+                    None => Some(self.inner.next.fetch_add(1, Ordering::Relaxed) % n),
+                };
+                let target = index
+                    .and_then(|index| routes.matching(route).nth(index))
+                    .map(|(_, target)| target.to_owned());
+                (target, n)
+            }
+        }
+    }
+
+    /// The default path: the next live worker, local or remote, round robin over
+    /// every slot, and how many workers there are. Nothing is built per candidate.
+    fn round_robin(&self, routes: &Routes) -> (Option<Target>, usize) {
         let n = routes.len();
         let start = self.inner.next.fetch_add(1, Ordering::Relaxed);
         let target = (0..n).find_map(|i| match (start + i) % n {
@@ -184,6 +285,128 @@ impl WorkerSet {
             )),
         });
         (target, n)
+    }
+
+    /// Whether a live worker matches `route` now.
+    pub fn has_match(&self, route: &Route) -> bool {
+        read(&self.inner.routes)
+            .matching(Some(route))
+            .next()
+            .is_some()
+    }
+
+    /// Waits until a live worker matches `route`, for at most `within`; true when
+    /// one does. Every membership change is an event, so it wakes on each and looks.
+    pub async fn wait_for_match(&self, route: &Route, within: Duration) -> bool {
+        let mut events = self.subscribe();
+        let deadline = tokio::time::Instant::now()
+            .checked_add(within)
+            .filter(|deadline| deadline.checked_add(Duration::from_millis(1)).is_some());
+        loop {
+            if self.has_match(route) {
+                return true;
+            }
+            let next = match deadline {
+                Some(deadline) => match tokio::time::timeout_at(deadline, events.recv()).await {
+                    Ok(next) => next,
+                    Err(_) => return self.has_match(route),
+                },
+                None => events.recv().await,
+            };
+            match next {
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return self.has_match(route),
+            }
+        }
+    }
+
+    /// Hands one dispatch to every live worker that matches `route`, each made by
+    /// `make` for that worker, and returns what became of each, with who it is.
+    ///
+    /// # Errors
+    ///
+    /// `PoolFailed` once the pool has given up; `NoMatchingWorker` (or `NoWorkers`,
+    /// for no route) when no live worker matches; `ShuttingDown` for a broadcast
+    /// from outside any routine once the pool's shutdown has begun.
+    pub fn broadcast(
+        &self,
+        route: Option<&Route>,
+        mut make: impl FnMut(&WorkerInfo) -> (Dispatch, RpcReplyPort<Reply>),
+    ) -> Result<Vec<(WorkerInfo, Sent)>, Failure> {
+        if self.has_failed() {
+            return Err(Failure::PoolFailed);
+        }
+        let route = route.filter(|route| !route.is_any());
+        let targets: Vec<_> = self
+            .targets(route)
+            .into_iter()
+            .map(|(info, target)| {
+                let made = make(&info);
+                (info, target, made)
+            })
+            .collect();
+        let Some((_, _, (first, _))) = targets.first() else {
+            return Err(match route {
+                Some(route) => DispatchError::NoMatchingWorker {
+                    route: route.to_string(),
+                },
+                None => DispatchError::NoWorkers,
+            });
+        };
+        // As for one dispatch: a routine still draining may broadcast on.
+        if first.request.caller.is_none() && self.is_shutting_down() {
+            return Err(Failure::ShuttingDown);
+        }
+        Ok(targets
+            .into_iter()
+            .map(|(info, target, (dispatch, reply))| {
+                let sent = match target {
+                    Target::Local(worker) => match worker.admit(dispatch, reply) {
+                        Ok(()) => Ok(Dispatched {
+                            worker: worker.actor().clone(),
+                            in_flight: None,
+                        }),
+                        Err(_) => Err(DispatchError::WorkerCrashed),
+                    },
+                    Target::Remote(worker) => {
+                        match worker.actor.cast(WorkerMsg::Dispatch(dispatch, reply)) {
+                            Ok(()) => Ok(Dispatched {
+                                in_flight: Some(InFlight::new(&worker.in_flight)),
+                                worker: worker.actor,
+                            }),
+                            Err(_) => Err(DispatchError::NodeDown),
+                        }
+                    }
+                };
+                (info, sent)
+            })
+            .collect())
+    }
+
+    /// The live workers that match `route`, with who they are, as they are now.
+    fn targets(&self, route: Option<&Route>) -> Vec<(WorkerInfo, Target)> {
+        let routes = read(&self.inner.routes);
+        routes
+            .matching(route)
+            .map(|(_, target)| (target.info(&routes), target.to_owned()))
+            .collect()
+    }
+
+    /// Every live worker that matches `route` (every one for `None`), with how busy
+    /// it is: a local worker read from its table, a remote one asked, waiting at most
+    /// `within` for its answer (one that does not answer is reported unreachable).
+    pub async fn stats(&self, route: Option<&Route>, within: Duration) -> Vec<WorkerReport> {
+        let asked = self
+            .targets(route)
+            .into_iter()
+            .map(|(info, target)| async move {
+                let status = match target {
+                    Target::Local(worker) => WorkerStatus::Answered(worker.stats()),
+                    Target::Remote(worker) => ask_stats(&worker.actor, within).await,
+                };
+                WorkerReport { info, status }
+            });
+        futures::future::join_all(asked).await
     }
 
     /// How many workers there are, local slots and remote workers together.
@@ -207,7 +430,20 @@ impl WorkerSet {
 
     /// The workers of other nodes this pool routes to.
     pub fn remote(&self) -> Vec<ActorRef<WorkerMsg>> {
-        read(&self.inner.routes).remote.clone()
+        read(&self.inner.routes)
+            .remote
+            .iter()
+            .map(|worker| worker.actor.clone())
+            .collect()
+    }
+
+    /// The pool's own workers and those of other nodes it routes to, with who each
+    /// is.
+    pub fn infos(&self) -> Vec<WorkerInfo> {
+        self.targets(None)
+            .into_iter()
+            .map(|(info, _)| info)
+            .collect()
     }
 
     /// Whether the pool's graceful shutdown has begun: root dispatches are refused
@@ -368,9 +604,53 @@ impl WorkerSet {
             .collect()
     }
 
-    pub(crate) fn set_remote(&self, workers: Vec<ActorRef<WorkerMsg>>) {
+    /// The node and tags of the pool's own workers.
+    pub(crate) fn set_identity(&self, identity: Identity) {
+        write(&self.inner.routes).identity = identity;
+    }
+
+    /// Replaces the remote workers with `workers` (each with its identity), keeping
+    /// the in-flight count of each that was already there.
+    pub(crate) fn set_remote(&self, workers: Vec<(ActorRef<WorkerMsg>, Arc<Identity>)>) {
         let count = workers.len();
-        write(&self.inner.routes).remote = workers;
+        {
+            let mut routes = write(&self.inner.routes);
+            let remote = workers
+                .into_iter()
+                .map(|(actor, identity)| {
+                    let in_flight = routes
+                        .remote
+                        .iter()
+                        .find(|old| old.actor.get_id() == actor.get_id())
+                        .map_or_else(Arc::default, |old| old.in_flight.clone());
+                    RemoteWorker {
+                        actor,
+                        identity,
+                        in_flight,
+                    }
+                })
+                .collect();
+            routes.remote = remote;
+        }
         self.emit(SupervisionEvent::RemoteWorkers { count });
+    }
+}
+
+/// Asks a worker of another node for its stats, within `within`.
+async fn ask_stats(worker: &ActorRef<WorkerMsg>, within: Duration) -> WorkerStatus {
+    match worker.call(WorkerMsg::Stats, Some(within)).await {
+        Ok(CallResult::Success(answer)) => match answer.0 {
+            Ok(stats) => WorkerStatus::Answered(stats),
+            Err(reason) => WorkerStatus::Unreachable { reason },
+        },
+        Ok(CallResult::Timeout) => WorkerStatus::Unreachable {
+            reason: format!("no answer within {within:?}"),
+        },
+        Ok(CallResult::SenderError) => WorkerStatus::Unreachable {
+            reason: "the worker dropped the question".to_string(),
+        },
+        Err(e) => WorkerStatus::Unreachable {
+            reason: e.to_string(),
+        },
     }
 }

@@ -7,9 +7,11 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent as RactorEvent};
 
 use super::events::SupervisionEvent;
+use super::membership;
 use super::restart::{RestartPolicy, RestartWindow, Verdict};
 use super::slots::WorkerSet;
 use crate::frame::Limits;
+use crate::route::Identity;
 use crate::worker::{Admission, Executor, Worker, WorkerArgs};
 
 /// Messages of the worker supervisor.
@@ -37,6 +39,8 @@ pub(crate) struct WorkersArgs {
     /// The process group the pool's workers join, and whose workers on other nodes it
     /// routes to; `None` keeps the pool to this process.
     pub(crate) group: Option<String>,
+    /// The node and tags every worker of the pool carries.
+    pub(crate) identity: Identity,
 }
 
 /// The worker supervisor actor.
@@ -45,25 +49,11 @@ pub(crate) struct WorkerSupervisor;
 pub(crate) struct WorkersState {
     args: WorkersArgs,
     window: RestartWindow,
+    /// How many times each slot was restarted.
+    restarts: Vec<usize>,
 }
 
 impl WorkersState {
-    /// Takes every worker of the pool out of its process group, from here on: its
-    /// peers stop routing here at once, where a worker that stops would leave the
-    /// group only as it goes.
-    fn leave_group(&mut self) {
-        if let Some(group) = self.args.group.take() {
-            let cells = self
-                .args
-                .set
-                .local()
-                .iter()
-                .map(|worker| worker.actor().get_cell())
-                .collect();
-            ractor::pg::leave(group, cells);
-        }
-    }
-
     async fn start_worker(
         &mut self,
         slot: usize,
@@ -71,6 +61,7 @@ impl WorkersState {
     ) -> Result<(), ActorProcessingErr> {
         let args = WorkerArgs::new(
             slot,
+            self.restarts[slot],
             self.args.executor.clone(),
             self.args.admission,
             self.args.limits,
@@ -78,7 +69,7 @@ impl WorkersState {
         let handle_of = args.clone();
         let (worker, _) = Actor::spawn_linked(None, Worker, args, myself.get_cell()).await?;
         if let Some(group) = &self.args.group {
-            ractor::pg::join(group.clone(), vec![worker.get_cell()]);
+            membership::join(group, &self.args.identity, worker.get_cell());
         }
         self.args.set.set(slot, Some(handle_of.handle(worker)));
         self.args
@@ -87,15 +78,24 @@ impl WorkersState {
         Ok(())
     }
 
-    /// Routes to the workers other nodes have in the group, as the group is now.
+    /// Routes to the workers other nodes have in the group, as the group is now,
+    /// each with its node and tags.
     fn refresh_remote(&self) {
         if let Some(group) = &self.args.group {
-            let remote = ractor::pg::get_members(group)
-                .into_iter()
-                .filter(|cell| !cell.get_id().is_local())
-                .map(ActorRef::from)
-                .collect();
-            self.args.set.set_remote(remote);
+            self.args.set.set_remote(membership::remote_workers(group));
+        }
+    }
+
+    /// Every worker of the pool leaves every process group it joined: other nodes
+    /// stop routing to them at once, where a worker that stops would leave only as
+    /// it goes (what a pool that shuts down does first). They go on serving what
+    /// this process sends them, and none rejoins: a pool shutting down restarts no
+    /// worker.
+    fn leave_groups(&self) {
+        if let Some(group) = &self.args.group {
+            for worker in self.args.set.live().into_iter().flatten() {
+                membership::leave(group, &self.args.identity, worker.get_cell());
+            }
         }
     }
 }
@@ -111,16 +111,19 @@ impl Actor for WorkerSupervisor {
         args: WorkersArgs,
     ) -> Result<WorkersState, ActorProcessingErr> {
         args.set.resize(args.workers);
+        args.set.set_identity(args.identity.clone());
         let mut state = WorkersState {
             window: RestartWindow::new(args.policy),
+            restarts: vec![0; args.workers],
             args,
         };
         for slot in 0..state.args.workers {
             state.start_worker(slot, &myself).await?;
         }
         if let Some(group) = &state.args.group {
-            // Membership changes arrive as supervision events.
-            ractor::pg::monitor(group.clone(), myself.get_cell());
+            // Membership changes, joins and leaves on every node, arrive as
+            // supervision events.
+            membership::monitor(group, myself.get_cell());
         }
         state.refresh_remote();
         Ok(state)
@@ -134,13 +137,14 @@ impl Actor for WorkerSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             WorkersMsg::Leave(reply) => {
-                state.leave_group();
+                state.leave_groups();
                 let _ = reply.send(());
             }
             WorkersMsg::Restart { slot, in_window } => {
                 let set = &state.args.set;
                 // A pool shutting down does not replace what dies.
                 if set.is_empty_slot(slot) && !set.has_failed() && !set.is_shutting_down() {
+                    state.restarts[slot] += 1;
                     state.start_worker(slot, &myself).await?;
                     tracing::warn!(
                         worker = slot,
