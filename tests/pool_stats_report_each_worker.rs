@@ -1,33 +1,22 @@
 //! `pool.stats()`: each worker's dispatches in flight and queued, its slot's restarts
 //! and when it was last busy, with the sums per node (S131, S132).
 
+mod support;
+
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use skein::{Never, Pool, Routine, SupervisionEvent};
-use tokio::sync::Semaphore;
+use support::pool_helpers::{events_until, within, Gate, BOUND};
 
-const BOUND: Duration = Duration::from_secs(10);
-
-static GATE: Semaphore = Semaphore::const_new(0);
-
-async fn within<T>(what: &str, work: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(BOUND, work)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: not done within {BOUND:?}"))
-}
-
-/// Runs until the gate lets it through.
+/// Blocks at the gate whose id it is given, until the test opens it.
 struct Hold;
 impl Routine for Hold {
     const NAME: &'static str = "stats.hold";
-    type Args = ();
+    type Args = u64;
     type Output = ();
     type Error = Never;
-    async fn run(_: ()) -> Result<(), Never> {
-        if let Ok(permit) = GATE.acquire().await {
-            permit.forget();
-        }
+    async fn run(gate: u64) -> Result<(), Never> {
+        Gate::find(gate).pass().await;
         Ok(())
     }
 }
@@ -51,25 +40,14 @@ async fn stats_count_in_flight_queued_and_last_busy() {
     assert_eq!((fresh.in_flight, fresh.queued, fresh.restarts), (0, 0, 0));
     assert_eq!(idle.workers[0].info.tags, vec!["stats".to_string()]);
 
-    let calls: Vec<_> = (0..3)
-        .map(|_| {
-            tokio::spawn({
-                let pool = pool.clone();
-                async move { pool.call::<Hold>(()).await }
-            })
-        })
-        .collect();
-    let busy = within("one runs and two wait", async {
-        loop {
-            let stats = pool.stats(BOUND).await;
-            let worker = stats.workers[0].stats().expect("local").clone();
-            if worker.in_flight + worker.queued == 3 {
-                return stats;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    // Polled once, each call is handed to the worker: the first runs, two queue.
+    let gate = Gate::new();
+    let mut calls = Box::pin(futures::future::join_all(
+        (0..3).map(|_| pool.call::<Hold>(gate.id())),
+    ));
+    assert!(futures::poll!(calls.as_mut()).is_pending());
+    gate.until("the first call runs", |c| c.entered == 1).await;
+    let busy = pool.stats(BOUND).await;
     let worker = busy.workers[0].stats().expect("local");
     assert_eq!((worker.in_flight, worker.queued), (1, 2));
     assert_eq!(worker.idle_for, Duration::ZERO, "busy now");
@@ -80,9 +58,9 @@ async fn stats_count_in_flight_queued_and_last_busy() {
         (1, 1, 2, 0)
     );
 
-    GATE.add_permits(3);
-    for call in calls {
-        assert_eq!(within("a held call", call).await.expect("joins"), Ok(()));
+    gate.open();
+    for result in within(BOUND, "the held calls", calls).await {
+        assert_eq!(result, Ok(()));
     }
     let released = Instant::now();
     let after = pool.stats(BOUND).await;
@@ -110,13 +88,8 @@ async fn stats_count_restarts_per_slot() {
     skein::actors::crash(&victim, "counted")
         .await
         .expect("the worker takes the crash");
-    within("worker 1 restarts", async {
-        while let Some(event) = events.next().await {
-            if matches!(event, SupervisionEvent::WorkerRestarted { worker: 1, .. }) {
-                return;
-            }
-        }
-        panic!("the events ended");
+    events_until(&mut events, "worker 1 restarts", |event| {
+        matches!(event, SupervisionEvent::WorkerRestarted { worker: 1, .. })
     })
     .await;
     let stats = pool.stats(BOUND).await;

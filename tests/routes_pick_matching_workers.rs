@@ -4,7 +4,9 @@
 //! sees every matching candidate (S128); `LeastInFlight` avoids a busy worker (S129);
 //! and a broadcast runs once on every matching worker (S130).
 
-use std::collections::{BTreeSet, HashMap};
+mod support;
+
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,39 +16,17 @@ use skein::{
     Balancer, DispatchError, LeastInFlight, Never, Pool, RestartPolicy, Route, Routine,
     SupervisionEvent,
 };
-use tokio::sync::Semaphore;
+use support::pool_helpers::{events_until, within, Gate, BOUND};
 
-const BOUND: Duration = Duration::from_secs(10);
-
-async fn within<T>(what: &str, work: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(BOUND, work)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: not done within {BOUND:?}"))
-}
-
-/// Gates a `Hold` call waits on, by id: each test uses its own.
-fn gate(id: u32) -> Arc<Semaphore> {
-    static GATES: Mutex<Option<HashMap<u32, Arc<Semaphore>>>> = Mutex::new(None);
-    let mut gates = GATES.lock().unwrap_or_else(|p| p.into_inner());
-    gates
-        .get_or_insert_with(HashMap::new)
-        .entry(id)
-        .or_insert_with(|| Arc::new(Semaphore::new(0)))
-        .clone()
-}
-
-/// Runs until its gate lets it through.
+/// Blocks at the gate whose id it is given, until the test opens it.
 struct Hold;
 impl Routine for Hold {
     const NAME: &'static str = "routes.hold";
-    type Args = u32;
+    type Args = u64;
     type Output = ();
     type Error = Never;
-    async fn run(id: u32) -> Result<(), Never> {
-        let gate = gate(id);
-        if let Ok(permit) = gate.acquire().await {
-            permit.forget();
-        }
+    async fn run(gate: u64) -> Result<(), Never> {
+        Gate::find(gate).pass().await;
         Ok(())
     }
 }
@@ -84,30 +64,21 @@ fn builder() -> skein::PoolBuilder {
         .stream_routine::<Nothing>()
 }
 
-/// Polls `pool.stats` until `done` holds of the in-flight counts by slot.
-async fn in_flight_until(pool: &Pool, what: &str, done: impl Fn(&[usize]) -> bool) -> Vec<usize> {
-    within(what, async {
-        loop {
-            let stats = pool.stats(BOUND).await;
-            let mut by_slot: Vec<(usize, usize)> = stats
-                .workers
-                .iter()
-                .map(|w| {
-                    (
-                        w.info.slot.expect("a local worker"),
-                        w.stats().expect("local").in_flight,
-                    )
-                })
-                .collect();
-            by_slot.sort();
-            let counts: Vec<usize> = by_slot.into_iter().map(|(_, n)| n).collect();
-            if done(&counts) {
-                return counts;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
+/// The dispatches in flight on each of the pool's workers, by slot.
+async fn in_flight_by_slot(pool: &Pool) -> Vec<usize> {
+    let stats = within(BOUND, "the stats", pool.stats(BOUND)).await;
+    let mut by_slot: Vec<(usize, usize)> = stats
+        .workers
+        .iter()
+        .map(|w| {
+            (
+                w.info.slot.expect("a local worker"),
+                w.stats().expect("a local worker answers").in_flight,
+            )
+        })
+        .collect();
+    by_slot.sort();
+    by_slot.into_iter().map(|(_, n)| n).collect()
 }
 
 /// S125: the pool's tags are every worker's, under the node name "local"; a route
@@ -125,10 +96,13 @@ async fn a_route_to_the_pools_tags_reaches_its_workers() {
         assert_eq!(info.tags, vec!["cpu".to_string(), "eu".to_string()]);
     }
     let routed = pool.on(Route::any().tags(["eu", "cpu"]));
-    assert_eq!(within("a routed call", routed.call::<Echo>(7)).await, Ok(7));
+    assert_eq!(
+        within(BOUND, "a routed call", routed.call::<Echo>(7)).await,
+        Ok(7)
+    );
     let by_node = pool.on(Route::any().node("local").tag("cpu"));
     assert_eq!(
-        within("a call by node", by_node.call::<Echo>(8)).await,
+        within(BOUND, "a call by node", by_node.call::<Echo>(8)).await,
         Ok(8)
     );
     assert_eq!(routed.route(), Route::any().tag("cpu").tag("eu"));
@@ -149,7 +123,12 @@ async fn a_route_nobody_matches_fails_at_once_typed() {
         Route::any().tag("cpu").node("elsewhere"),
     ] {
         let started = Instant::now();
-        let failed = within("a call to no one", pool.on(route.clone()).call::<Echo>(1)).await;
+        let failed = within(
+            BOUND,
+            "a call to no one",
+            pool.on(route.clone()).call::<Echo>(1),
+        )
+        .await;
         assert_eq!(
             failed,
             Err(DispatchError::NoMatchingWorker {
@@ -162,6 +141,7 @@ async fn a_route_nobody_matches_fails_at_once_typed() {
             started.elapsed()
         );
         let broadcast = within(
+            BOUND,
             "a broadcast to no one",
             pool.on(route.clone()).broadcast::<Echo>(1),
         )
@@ -174,6 +154,19 @@ async fn a_route_nobody_matches_fails_at_once_typed() {
     assert!(Route::any().tag("gpu").to_string().contains("gpu"));
 }
 
+/// Crashes the pool's only worker and waits until the pool has seen it fail: its slot
+/// is then empty for the restart backoff.
+async fn crash_the_worker(pool: &Pool, events: &mut skein::Events, why: &str) {
+    let victim = pool.workers()[0].clone().expect("a live worker");
+    skein::actors::crash(&victim, why)
+        .await
+        .expect("the worker takes the crash");
+    events_until(events, "the crash is seen", |event| {
+        matches!(event, SupervisionEvent::WorkerFailed { .. })
+    })
+    .await;
+}
+
 /// S127: a route with a wait waits for a matching worker to come (here, a crashed
 /// worker's restart) and then runs; with nobody coming it fails typed after the wait.
 #[tokio::test]
@@ -183,25 +176,14 @@ async fn a_route_with_a_wait_runs_when_a_matching_worker_arrives() {
         .tag("solo")
         .restart_policy(
             RestartPolicy::new(10, Duration::from_secs(5))
-                .with_backoff(Duration::from_millis(300), Duration::from_secs(1)),
+                // Long enough that the empty slot is seen empty, on any machine.
+                .with_backoff(Duration::from_secs(1), Duration::from_secs(2)),
         )
         .build()
         .await
         .expect("pool builds");
     let mut events = pool.events();
-    let victim = pool.workers()[0].clone().expect("a live worker");
-    skein::actors::crash(&victim, "make room")
-        .await
-        .expect("the worker takes the crash");
-    within("the crash is seen", async {
-        while let Some(event) = events.next().await {
-            if matches!(event, SupervisionEvent::WorkerFailed { .. }) {
-                return;
-            }
-        }
-        panic!("the events ended");
-    })
-    .await;
+    crash_the_worker(&pool, &mut events, "make room").await;
     // Its slot is empty for the backoff: no wait fails now.
     let now = pool.on(Route::any().tag("solo")).call::<Echo>(1).await;
     assert!(
@@ -210,28 +192,17 @@ async fn a_route_with_a_wait_runs_when_a_matching_worker_arrives() {
     );
     let waiting = pool.on(Route::any().tag("solo").wait(BOUND));
     assert_eq!(
-        within("a waiting call", waiting.call::<Echo>(2)).await,
+        within(BOUND, "a waiting call", waiting.call::<Echo>(2)).await,
         Ok(2)
     );
     // A stream waits the same way: crash the worker again and open one meanwhile.
-    let victim = pool.workers()[0].clone().expect("the restarted worker");
-    skein::actors::crash(&victim, "again")
-        .await
-        .expect("the worker takes the crash");
-    within("the second crash is seen", async {
-        while let Some(event) = events.next().await {
-            if matches!(event, SupervisionEvent::WorkerFailed { .. }) {
-                return;
-            }
-        }
-        panic!("the events ended");
-    })
-    .await;
+    crash_the_worker(&pool, &mut events, "again").await;
     assert!(
         pool.workers()[0].is_none(),
         "the slot waits out its backoff"
     );
     let streamed: Vec<_> = within(
+        BOUND,
         "a waiting stream",
         waiting.stream::<Nothing>(()).collect::<Vec<_>>(),
     )
@@ -243,7 +214,7 @@ async fn a_route_with_a_wait_runs_when_a_matching_worker_arrives() {
 
     let started = Instant::now();
     let nobody = pool.on(Route::any().tag("gpu").wait(Duration::from_millis(150)));
-    let failed = within("a wait nobody ends", nobody.call::<Echo>(3)).await;
+    let failed = within(BOUND, "a wait nobody ends", nobody.call::<Echo>(3)).await;
     assert!(
         matches!(failed, Err(DispatchError::NoMatchingWorker { .. })),
         "{failed:?}"
@@ -302,20 +273,19 @@ async fn a_custom_balancer_places_calls_and_sees_the_candidates() {
         .build()
         .await
         .expect("pool builds");
+    let gate = Gate::new();
     let held: Vec<_> = (0..2)
         .map(|_| {
             tokio::spawn({
                 let pool = pool.clone();
-                async move { pool.call::<Hold>(128).await }
+                let gate = gate.id();
+                async move { pool.call::<Hold>(gate).await }
             })
         })
         .collect();
-    let counts = in_flight_until(&pool, "both held calls run", |c| {
-        c.iter().sum::<usize>() == 2
-    })
-    .await;
+    gate.until("both held calls run", |c| c.entered == 2).await;
     assert_eq!(
-        counts,
+        in_flight_by_slot(&pool).await,
         vec![0, 0, 2],
         "the balancer put both on the last worker"
     );
@@ -331,9 +301,12 @@ async fn a_custom_balancer_places_calls_and_sees_the_candidates() {
             vec![("local".to_string(), vec!["a".to_string()], true); 3]
         );
     }
-    gate(128).add_permits(2);
+    gate.open();
     for call in held {
-        assert_eq!(within("a held call", call).await.expect("joins"), Ok(()));
+        assert_eq!(
+            within(BOUND, "a held call", call).await.expect("joins"),
+            Ok(())
+        );
     }
 }
 
@@ -348,10 +321,11 @@ async fn least_in_flight_avoids_a_busy_worker() {
         .expect("pool builds");
     // Worker 0 is made busy behind the pool's back: three held dispatches sent to it
     // directly.
+    let gate = Gate::new();
     let busy = pool.workers()[0].clone().expect("worker 0");
     let mut direct = Vec::new();
     for _ in 0..3 {
-        let request = skein::request::<Hold>(129).expect("args encode");
+        let request = skein::request::<Hold>(gate.id()).expect("args encode");
         let (tx, rx) = tokio::sync::oneshot::channel();
         busy.cast(WorkerMsg::Dispatch(
             Dispatch::new(request, DispatchKind::Call),
@@ -360,30 +334,31 @@ async fn least_in_flight_avoids_a_busy_worker() {
         .expect("worker 0 takes it");
         direct.push(rx);
     }
-    in_flight_until(&pool, "worker 0 is busy", |c| c == [3, 0]).await;
+    gate.until("worker 0 is busy", |c| c.entered == 3).await;
+    assert_eq!(in_flight_by_slot(&pool).await, vec![3, 0]);
     let through_pool: Vec<_> = (0..3)
         .map(|_| {
             tokio::spawn({
                 let pool = pool.clone();
-                async move { pool.call::<Hold>(129).await }
+                let gate = gate.id();
+                async move { pool.call::<Hold>(gate).await }
             })
         })
         .collect();
-    let counts = in_flight_until(&pool, "the pool's calls run", |c| {
-        c.iter().sum::<usize>() == 6
-    })
-    .await;
+    gate.until("the pool's calls run", |c| c.entered == 6).await;
     assert_eq!(
-        counts,
+        in_flight_by_slot(&pool).await,
         vec![3, 3],
         "every call of the pool went to the idle worker"
     );
-    gate(129).add_permits(6);
+    gate.open();
     for call in through_pool {
-        assert_eq!(within("a call", call).await.expect("joins"), Ok(()));
+        assert_eq!(within(BOUND, "a call", call).await.expect("joins"), Ok(()));
     }
     for reply in direct {
-        within("a direct reply", reply).await.expect("answered");
+        within(BOUND, "a direct reply", reply)
+            .await
+            .expect("answered");
     }
 }
 
@@ -396,7 +371,7 @@ async fn a_broadcast_returns_one_result_per_worker() {
         .build()
         .await
         .expect("pool builds");
-    let results = within("a broadcast", pool.broadcast::<Echo>(5))
+    let results = within(BOUND, "a broadcast", pool.broadcast::<Echo>(5))
         .await
         .expect("broadcast");
     assert_eq!(results.len(), 3);
@@ -411,6 +386,7 @@ async fn a_broadcast_returns_one_result_per_worker() {
         assert_eq!(info.tags, vec!["all".to_string()]);
     }
     let routed = within(
+        BOUND,
         "a routed broadcast",
         pool.on(Route::any().tag("all")).broadcast::<Echo>(6),
     )
@@ -456,7 +432,7 @@ async fn a_nodes_tags_and_name_are_its_pools_workers() {
     assert_eq!(infos[0].tags, vec!["cpu".to_string(), "zone-a".to_string()]);
     let routed = pool.on(Route::any().node(node.name()).tag("zone-a"));
     assert_eq!(
-        within("a call by node and node tag", routed.call::<Echo>(9)).await,
+        within(BOUND, "a call by node and node tag", routed.call::<Echo>(9)).await,
         Ok(9)
     );
     let elsewhere = pool.on(Route::any().node("local")).call::<Echo>(9).await;
@@ -478,12 +454,14 @@ async fn a_nested_call_takes_its_route() {
         .await
         .expect("pool builds");
     let found = within(
+        BOUND,
         "a nested routed call",
         pool.call::<EchoOn>(("inner".into(), 4)),
     )
     .await;
     assert_eq!(found, Ok(Ok(4)));
     let missing = within(
+        BOUND,
         "a nested call to no one",
         pool.call::<EchoOn>(("gpu".into(), 4)),
     )
