@@ -362,6 +362,76 @@ async fn least_in_flight_avoids_a_busy_worker() {
     }
 }
 
+/// S129: what waits in a worker's queue counts as its load: with one dispatch at a
+/// time per worker, a worker with one running and two queued is avoided while the
+/// other's count is lower.
+#[tokio::test]
+async fn least_in_flight_counts_a_workers_queue() {
+    let pool = builder()
+        .workers(2)
+        .max_concurrency(1)
+        .balancer(LeastInFlight::new())
+        .build()
+        .await
+        .expect("pool builds");
+    let gate = Gate::new();
+    let busy = pool.workers()[0].clone().expect("worker 0");
+    let mut direct = Vec::new();
+    for _ in 0..3 {
+        let request = skein::request::<Hold>(gate.id()).expect("args encode");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        busy.cast(WorkerMsg::Dispatch(
+            Dispatch::new(request, DispatchKind::Call),
+            tx.into(),
+        ))
+        .expect("worker 0 takes it");
+        direct.push(rx);
+    }
+    // The worker answers in mailbox order: by its answer, all three were taken.
+    let answer = within(
+        BOUND,
+        "worker 0's stats",
+        busy.call(WorkerMsg::Stats, Some(BOUND)),
+    )
+    .await
+    .expect("worker 0 is alive");
+    let stats = match answer {
+        ractor::rpc::CallResult::Success(answer) => answer.0.expect("its stats"),
+        other => panic!("worker 0 did not answer: {other:?}"),
+    };
+    assert_eq!((stats.in_flight, stats.queued), (1, 2));
+    // Polled once, each of the pool's calls is placed at once: 0, 1 and 2 on worker 1
+    // are each fewer than worker 0's 3.
+    let mut calls = Box::pin(futures::future::join_all(
+        (0..3).map(|_| pool.call::<Hold>(gate.id())),
+    ));
+    assert!(futures::poll!(calls.as_mut()).is_pending());
+    let stats = within(BOUND, "the stats", pool.stats(BOUND)).await;
+    let mut load: Vec<_> = stats
+        .workers
+        .iter()
+        .map(|w| {
+            let s = w.stats().expect("a local worker answers");
+            (w.info.slot.expect("local"), s.in_flight, s.queued)
+        })
+        .collect();
+    load.sort();
+    assert_eq!(
+        load,
+        vec![(0, 1, 2), (1, 1, 2)],
+        "all three went to worker 1"
+    );
+    gate.open();
+    for result in within(BOUND, "the pool's calls", calls).await {
+        assert_eq!(result, Ok(()));
+    }
+    for reply in direct {
+        within(BOUND, "a direct reply", reply)
+            .await
+            .expect("answered");
+    }
+}
+
 /// S130: a broadcast runs once on each matching worker and names each.
 #[tokio::test]
 async fn a_broadcast_returns_one_result_per_worker() {

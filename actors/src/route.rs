@@ -174,8 +174,9 @@ impl<'a> Candidate<'a> {
         self.local
     }
 
-    /// Its dispatches in flight: a local worker's own count, or, for a worker of
-    /// another node, this pool's dispatches to it that have not been answered yet.
+    /// Its dispatches in flight, taken and not answered yet: a local worker's own
+    /// count (what it runs and what waits in its queue), or, for a worker of another
+    /// node, this pool's dispatches to it that have not been answered yet.
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
     }

@@ -280,7 +280,7 @@ impl WorkerHandle {
         self.table.admit(dispatch, reply)
     }
 
-    /// Its dispatches running now, as a balancer reads it.
+    /// Its dispatches not answered yet, running or queued, as a balancer reads it.
     pub(crate) fn in_flight(&self) -> &AtomicUsize {
         &self.table.in_flight
     }
@@ -311,7 +311,9 @@ struct Inner {
 /// What the worker, its tasks and its handles share.
 struct Table {
     inner: Mutex<Inner>,
-    /// `running.len()`, kept in step under the lock, for a balancer to read without it.
+    /// `running.len() + queue.len()`, what the worker has taken and not answered yet,
+    /// kept in step under the lock, for a balancer to read without it (a worker's
+    /// queue is as much its load as what it runs).
     in_flight: AtomicUsize,
     /// How many times the slot was restarted before this worker started.
     restarts: usize,
@@ -369,11 +371,18 @@ impl Table {
         } else if inner.queue.len() < self.admission.max_queue {
             inner.queue.push_back((dispatch, reply));
             self.gauges.queued.increment(1);
+            self.count_unanswered(&inner);
         } else {
             drop(inner);
             let _ = reply.send(self.stamp(Reply::failed(DispatchError::Overloaded)));
         }
         Ok(())
+    }
+
+    /// Keeps the balancer's count in step with `inner`.
+    fn count_unanswered(&self, inner: &Inner) {
+        self.in_flight
+            .store(inner.running.len() + inner.queue.len(), Ordering::Relaxed);
     }
 
     /// How busy the worker is now.
@@ -427,7 +436,7 @@ impl Table {
                 None => break,
             }
         }
-        self.in_flight.store(inner.running.len(), Ordering::Relaxed);
+        self.count_unanswered(&inner);
         running
     }
 
@@ -516,7 +525,7 @@ impl Table {
             }
         };
         inner.running.insert(id, running);
-        self.in_flight.store(inner.running.len(), Ordering::Relaxed);
+        self.count_unanswered(&inner);
         self.gauges.in_flight.increment(1);
     }
 
