@@ -419,3 +419,130 @@ async fn dropping_a_caller_cancels_its_nested_calls() {
         dropped.elapsed()
     );
 }
+
+/// A pool of one worker that runs one root dispatch at a time: a second waits in its
+/// queue.
+async fn one_at_a_time() -> Pool {
+    within(
+        BOUND,
+        "build",
+        builder().workers(1).max_concurrency(1).build(),
+    )
+    .await
+    .expect("pool builds")
+}
+
+/// Asks `pool`'s only worker for its load through its mailbox: every message sent to
+/// it before (a cast dispatch, a cancel) has been handled by the time it answers.
+async fn queued_on_worker(pool: &Pool) -> usize {
+    let worker = pool.workers()[0].clone().expect("worker 0 is live");
+    let answer = within(BOUND, "the worker's stats", async {
+        ractor::call!(worker, WorkerMsg::Stats)
+    })
+    .await
+    .expect("the worker answers");
+    answer.0.expect("its stats").queued
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_waiting_in_a_workers_queue_counts_against_the_deadline() {
+    // S136: a dispatch's time left counts from when the worker received it.
+    let pool = one_at_a_time().await;
+    let busy = Gate::new();
+    let mut holding = Box::pin(pool.call::<Hold>(busy.id()));
+    assert!(futures::poll!(holding.as_mut()).is_pending());
+    busy.until("the worker is busy", |c| c.entered == 1).await;
+
+    // Queued behind it with 2 s left, it waits there 300 ms: the wait is what is
+    // tested, so time passes for real.
+    let mut request = skein::request::<Left>(()).expect("request");
+    request.timeout = Some(Duration::from_secs(2));
+    let queued = cast(&pool, request);
+    assert_eq!(queued_on_worker(&pool).await, 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // One queued with 100 ms left runs out of time there.
+    let expiring = Gate::new();
+    let mut request = skein::request::<Hold>(expiring.id()).expect("request");
+    request.timeout = Some(Duration::from_millis(100));
+    let expired = cast(&pool, request);
+    assert_eq!(queued_on_worker(&pool).await, 2);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+
+    busy.open();
+    within(BOUND, "the held call", holding)
+        .await
+        .expect("it ends");
+    let left =
+        skein::decode_reply::<Left>(within(BOUND, "the first", queued).await.expect("answered"))
+            .expect("it ran")
+            .expect("under a deadline");
+    assert!(
+        left <= ms(1_700),
+        "the 300 ms in the queue came off its 2 s: {left} µs left"
+    );
+    let reply = within(BOUND, "the second", expired)
+        .await
+        .expect("answered");
+    assert!(
+        matches!(reply.outcome, Outcome::Failed(DispatchError::Timeout)),
+        "out of time in the queue: {:?}",
+        reply.outcome
+    );
+    assert_eq!(expiring.counts().entered, 0, "it never ran");
+}
+
+/// Sends `request` straight to the pool's first worker, through its mailbox, and
+/// returns where its reply will come.
+fn cast(pool: &Pool, request: Request) -> tokio::sync::oneshot::Receiver<Reply> {
+    let worker = pool.workers()[0].clone().expect("worker 0 is live");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    worker
+        .cast(WorkerMsg::Dispatch(
+            Dispatch::new(request, DispatchKind::Call),
+            tx.into(),
+        ))
+        .expect("the worker takes it");
+    rx
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_call_whose_caller_gives_up_never_runs() {
+    // S136: a cancel takes a queued dispatch out of the queue.
+    let pool = one_at_a_time().await;
+    let busy = Gate::new();
+    let mut holding = Box::pin(pool.call::<Hold>(busy.id()));
+    assert!(futures::poll!(holding.as_mut()).is_pending());
+    busy.until("the worker is busy", |c| c.entered == 1).await;
+
+    // Queued, then dropped by its caller.
+    let abandoned = Gate::new();
+    let mut call = Box::pin(pool.call::<Hold>(abandoned.id()));
+    assert!(futures::poll!(call.as_mut()).is_pending());
+    drop(call);
+    assert_eq!(queued_on_worker(&pool).await, 0, "the cancel took it out");
+
+    // Under a deadline that passes while it waits: its caller cancels it too.
+    let timed_out = Gate::new();
+    let result =
+        skein::with_deadline(Duration::from_millis(50), pool.call::<Hold>(timed_out.id())).await;
+    assert_eq!(result, Err(DispatchError::Timeout));
+    assert_eq!(queued_on_worker(&pool).await, 0, "the cancel took it out");
+
+    // A call queued after them runs right after the held one: neither ran first.
+    let after = Gate::new();
+    after.open();
+    let mut next = Box::pin(pool.call::<Hold>(after.id()));
+    assert!(futures::poll!(next.as_mut()).is_pending());
+    busy.open();
+    within(BOUND, "the held call", holding)
+        .await
+        .expect("it ends");
+    within(BOUND, "the next call", next).await.expect("it ends");
+    assert_eq!(abandoned.counts().entered, 0, "the dropped call never ran");
+    assert_eq!(
+        timed_out.counts().entered,
+        0,
+        "the timed-out call never ran"
+    );
+}

@@ -24,7 +24,9 @@ pub struct Request {
     pub manifest: Manifest,
     /// The dispatch this one was made from, if it was made inside a routine.
     pub caller: Option<DispatchId>,
-    /// How long the routine may run, counted from when the worker receives it.
+    /// How long the routine may run, counted from when the worker receives it: time
+    /// it waits in the worker's queue comes off, and one that runs out there is
+    /// answered `Timeout` without running.
     pub timeout: Option<Duration>,
     /// The caller's trace context (absent from frames of older builds: none).
     #[serde(default)]

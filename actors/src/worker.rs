@@ -125,7 +125,9 @@ pub enum WorkerMsg {
     /// Grant an open stream more steps and ask for the items that are ready.
     #[cfg_attr(feature = "cluster", rpc)]
     Pull(Pull, RpcReplyPort<Reply>),
-    /// Cancel a dispatch: its routine is dropped where it stands and its cleanup runs.
+    /// Cancel a dispatch: its routine is dropped where it stands and its cleanup runs;
+    /// one still waiting in the worker's queue is taken out, answered `Cancelled`,
+    /// and never runs.
     Cancel(DispatchId),
     /// How busy the worker is: what it runs, what waits, its restarts, and how long
     /// it has been idle.
@@ -301,11 +303,19 @@ struct Inner {
     /// caller that sends its next dispatch on hearing back always finds the slot free.
     running: HashMap<DispatchId, Running>,
     /// Root dispatches that wait for a slot.
-    queue: VecDeque<(Dispatch, RpcReplyPort<Reply>)>,
+    queue: VecDeque<Queued>,
     /// When the last dispatch ended (or the worker started), for the stats: written
     /// only when the worker falls idle, off the time-stamp counter (`quanta`, a few
     /// nanoseconds and no syscall), so the call path pays next to nothing for it.
     idle_since: quanta::Instant,
+}
+
+/// A root dispatch waiting for a slot, and since when: its time left counts from
+/// when the worker received it, so the wait comes off it.
+struct Queued {
+    dispatch: Dispatch,
+    reply: RpcReplyPort<Reply>,
+    since: quanta::Instant,
 }
 
 /// What the worker, its tasks and its handles share.
@@ -369,7 +379,11 @@ impl Table {
         if nested || inner.running.len() < self.admission.max_concurrency {
             self.start(&mut inner, dispatch, reply);
         } else if inner.queue.len() < self.admission.max_queue {
-            inner.queue.push_back((dispatch, reply));
+            inner.queue.push_back(Queued {
+                dispatch,
+                reply,
+                since: quanta::Instant::now(),
+            });
             self.gauges.queued.increment(1);
             self.count_unanswered(&inner);
         } else {
@@ -411,8 +425,24 @@ impl Table {
     }
 
     /// Takes a finished (or cancelled) dispatch out and starts queued ones in the
-    /// slots that freed.
+    /// slots that freed. A queued dispatch whose time ran out while it waited is
+    /// answered `Timeout` instead, and never runs.
     fn free(self: &Arc<Self>, id: &DispatchId) -> Option<Running> {
+        let mut expired = Vec::new();
+        let running = self.free_and_start(id, &mut expired);
+        for reply in expired {
+            let _ = reply.send(self.stamp(Reply::failed(DispatchError::Timeout)));
+        }
+        running
+    }
+
+    /// [`free`](Table::free) under the lock: the replies of the queued dispatches
+    /// that expired go into `expired`, to be answered once it is released.
+    fn free_and_start(
+        self: &Arc<Self>,
+        id: &DispatchId,
+        expired: &mut Vec<RpcReplyPort<Reply>>,
+    ) -> Option<Running> {
         let mut inner = self.lock();
         let running = inner.running.remove(id);
         let draining = self.drain.begun.load(Ordering::Acquire);
@@ -428,16 +458,62 @@ impl Table {
         while !self.closed.load(Ordering::Acquire)
             && inner.running.len() < self.admission.max_concurrency
         {
-            match inner.queue.pop_front() {
-                Some((dispatch, reply)) => {
-                    self.gauges.queued.decrement(1);
-                    self.start(&mut inner, dispatch, reply);
+            let Some(Queued {
+                mut dispatch,
+                reply,
+                since,
+            }) = inner.queue.pop_front()
+            else {
+                break;
+            };
+            self.gauges.queued.decrement(1);
+            if let Some(left) = dispatch.request.timeout {
+                match left.checked_sub(since.elapsed()).filter(|l| !l.is_zero()) {
+                    Some(left) => dispatch.request.timeout = Some(left),
+                    None => {
+                        if draining {
+                            self.drain.finished.fetch_add(1, Ordering::AcqRel);
+                        }
+                        expired.push(reply);
+                        continue;
+                    }
                 }
-                None => break,
             }
+            self.start(&mut inner, dispatch, reply);
         }
         self.count_unanswered(&inner);
         running
+    }
+
+    /// Takes a queued dispatch out before it ran (its caller cancelled it) and
+    /// answers it `Cancelled`. False when it is not queued here.
+    fn unqueue(&self, id: &DispatchId) -> bool {
+        let queued = {
+            let mut inner = self.lock();
+            let Some(at) = inner
+                .queue
+                .iter()
+                .position(|q| q.dispatch.request.id == *id)
+            else {
+                return false;
+            };
+            let queued = inner.queue.remove(at);
+            self.gauges.queued.decrement(1);
+            if self.drain.begun.load(Ordering::Acquire) {
+                self.drain.finished.fetch_add(1, Ordering::AcqRel);
+            }
+            if inner.running.is_empty() && inner.queue.is_empty() {
+                inner.idle_since = quanta::Instant::now();
+            }
+            self.count_unanswered(&inner);
+            queued
+        };
+        if let Some(queued) = queued {
+            let _ = queued
+                .reply
+                .send(self.stamp(Reply::failed(DispatchError::Cancelled)));
+        }
+        true
     }
 
     /// [`free`](Table::free) for a dispatch whose answer is sent next: while the
@@ -525,7 +601,7 @@ impl Table {
             }
         };
         inner.running.insert(id, running);
-        self.count_unanswered(&inner);
+        self.count_unanswered(inner);
         self.gauges.in_flight.increment(1);
     }
 
@@ -571,8 +647,10 @@ impl Table {
         for (_, running) in running {
             running.abort.abort();
         }
-        for (_, reply) in queue {
-            let _ = reply.send(self.stamp(Reply::failed(failure.clone())));
+        for queued in queue {
+            let _ = queued
+                .reply
+                .send(self.stamp(Reply::failed(failure.clone())));
         }
     }
 
@@ -693,8 +771,11 @@ impl Actor for Worker {
             }
             WorkerMsg::Pull(pull, reply) => state.table.pull(pull, reply),
             WorkerMsg::Cancel(id) => {
+                // Running: dropped where it stands. Still queued: taken out, never run.
                 if let Some(running) = state.table.free(&id) {
                     running.abort.abort();
+                } else {
+                    state.table.unqueue(&id);
                 }
                 state.table.settle(false);
             }
