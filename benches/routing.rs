@@ -1,14 +1,15 @@
 //! What routing costs a call: a plain `Pool::call` (round robin over every worker, the
-//! fast path) beside the same call on a route (`pool.on(Route::any().tag(..))`), with
+//! fast path) and a bare ractor call, the baselines, beside the same call on a route (`pool.on(Route::any().tag(..))`), with
 //! the `LeastInFlight` balancer, and a broadcast to every worker, all on one runtime.
 //!
 //!     cargo bench --bench routing
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use ractor::Actor;
 use skein::{LeastInFlight, Never, Pool, PoolBuilder, Route, Routine};
 
 mod support;
-use support::timed;
+use support::{timed, Echo, Ping};
 
 struct Add;
 impl Routine for Add {
@@ -39,10 +40,11 @@ fn routing(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let (plain, least) = runtime.block_on(async {
+    let (echo, plain, least) = runtime.block_on(async {
+        let (echo, _) = Actor::spawn(None, Echo, ()).await.unwrap();
         let plain = pool().build().await.unwrap();
         let least = pool().balancer(LeastInFlight::new()).build().await.unwrap();
-        (plain, least)
+        (echo, plain, least)
     });
     let routed = plain.on(Route::any().tag("bench"));
     let mut group = c.benchmark_group("routing");
@@ -51,6 +53,16 @@ fn routing(c: &mut Criterion) {
         .measurement_time(std::time::Duration::from_secs(2));
 
     // As in the dispatch bench: every iteration in one task on a runtime thread.
+    group.bench_function("bare_ractor_call", |b| {
+        b.to_async(&runtime).iter_custom(|iters| {
+            let echo = echo.clone();
+            timed(async move {
+                for i in 0..iters {
+                    ractor::call!(echo, |reply| Ping(i as i64, reply)).unwrap();
+                }
+            })
+        })
+    });
     for (name, pool) in [
         ("pool_call", &plain),
         ("pool_call_routed_by_tag", &routed),
