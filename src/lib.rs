@@ -7,8 +7,10 @@
 //! into a wire [`Manifest`](actors::Manifest) that another context continues and merges
 //! back. A [`Pool`] runs [`Routine`]s on its workers with that context, and
 //! [`with_deadline`] bounds every call made inside it, end to end, on every hop and
-//! node it reaches. The wire types, the ledger and the actors live in [`actors`] (the
-//! `skein-actors` crate).
+//! node it reaches. [`Pool::on`] sends calls only to the workers a [`Route`] matches
+//! (their tags, their node), picked by the pool's [`Balancer`]; [`Pool::broadcast`]
+//! runs a routine on every such worker, and [`Pool::stats`] says how busy each is. The
+//! wire types, the ledger and the actors live in [`actors`] (the `skein-actors` crate).
 //!
 //! Nodes and worker processes are behind the `cluster` feature. A scope per HTTP
 //! request is `skein::tower::ScopeLayer` (feature `tower`, for axum and other tower
