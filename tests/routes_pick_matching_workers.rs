@@ -7,15 +7,15 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use skein::actors::{Candidates, Dispatch, DispatchKind, WorkerMsg};
+use skein::actors::{Dispatch, DispatchKind, WorkerMsg};
 use skein::{
-    Balancer, DispatchError, LeastInFlight, Never, Pool, RestartPolicy, Route, Routine,
-    SupervisionEvent,
+    DispatchError, LeastInFlight, Never, Pool, RestartPolicy, Route, Routine, SupervisionEvent,
 };
+use support::pick_last::PickLast;
 use support::pool_helpers::{events_until, within, Gate, BOUND};
 
 /// Blocks at the gate whose id it is given, until the test opens it.
@@ -238,29 +238,6 @@ impl skein::StreamRoutine for Nothing {
     }
 }
 
-/// A candidate as a balancer saw it: node, tags, local.
-type Seen = (String, Vec<String>, bool);
-
-/// Records what it is shown and always picks the last candidate.
-#[derive(Default)]
-struct PickLast {
-    seen: Mutex<Vec<Vec<Seen>>>,
-}
-
-impl Balancer for PickLast {
-    fn pick(&self, candidates: &Candidates<'_>) -> Option<usize> {
-        let seen = candidates
-            .iter()
-            .map(|c| (c.node().to_string(), c.tags().to_vec(), c.is_local()))
-            .collect::<Vec<_>>();
-        self.seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(seen);
-        Some(candidates.len() - 1)
-    }
-}
-
 /// S128: the pool's balancer places every call, seeing each matching worker with its
 /// node, tags and locality.
 #[tokio::test]
@@ -289,11 +266,7 @@ async fn a_custom_balancer_places_calls_and_sees_the_candidates() {
         vec![0, 0, 2],
         "the balancer put both on the last worker"
     );
-    let seen = balancer
-        .seen
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let seen = balancer.seen();
     assert_eq!(seen.len(), 2, "asked once per call");
     for candidates in seen {
         assert_eq!(

@@ -28,6 +28,8 @@ mod oracle_holds_across_processes;
 #[path = "../support/oracle.rs"]
 mod oracle_model;
 mod oversize_frames_are_refused_typed;
+#[path = "../support/pick_last.rs"]
+mod pick_last;
 mod pools_and_nodes_shut_down_gracefully;
 mod routing_by_tags_and_nodes;
 mod state_is_built_in_every_worker_process;

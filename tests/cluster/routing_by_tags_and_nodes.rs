@@ -5,12 +5,12 @@
 //! reaches every process (S130), and the stats name every node (S134).
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use skein::actors::Candidates;
-use skein::{Balancer, DispatchError, Node, Route, WorkerStatus};
+use skein::{DispatchError, Node, Route, WorkerStatus};
 
+use crate::pick_last::PickLast;
 use crate::support::{signal, within, BOUND};
 use crate::{routines, Identity};
 
@@ -20,29 +20,6 @@ fn process_tags(index: usize) -> Vec<String> {
     vec![format!("process-{index}"), kind.to_string()]
 }
 
-/// A candidate as a balancer saw it: node, tags, local.
-type Seen = (String, Vec<String>, bool);
-
-/// Remembers the candidates it was shown; picks the last one.
-#[derive(Default)]
-struct Recorder {
-    seen: Mutex<Vec<Vec<Seen>>>,
-}
-
-impl Balancer for Recorder {
-    fn pick(&self, candidates: &Candidates<'_>) -> Option<usize> {
-        let seen = candidates
-            .iter()
-            .map(|c| (c.node().to_string(), c.tags().to_vec(), c.is_local()))
-            .collect();
-        self.seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(seen);
-        Some(candidates.len() - 1)
-    }
-}
-
 pub async fn routes_by_tags_and_nodes_land_on_the_right_process() {
     let node = Node::builder()
         .cookie(uuid::Uuid::new_v4().simple().to_string())
@@ -50,13 +27,13 @@ pub async fn routes_by_tags_and_nodes_land_on_the_right_process() {
         .build()
         .await
         .expect("the parent's node");
-    let recorder = Arc::new(Recorder::default());
+    let balancer = Arc::new(PickLast::default());
     let pool = routines()
         .node(&node)
         .workers(1)
         .processes(2)
         .process_tags(process_tags)
-        .balancer(recorder.clone())
+        .balancer(balancer.clone())
         .build()
         .await
         .expect("pool builds");
@@ -122,11 +99,7 @@ pub async fn routes_by_tags_and_nodes_land_on_the_right_process() {
     assert!(started.elapsed() < Duration::from_secs(1), "at once");
 
     // The balancer saw every candidate, remote ones with their nodes and tags.
-    let seen = recorder
-        .seen
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let seen = balancer.seen();
     // Once per call that found a candidate: 5 routes of 4 calls, and the parent's.
     assert_eq!(seen.len(), 21, "asked once per call");
     let gpu = (
@@ -150,13 +123,7 @@ pub async fn routes_by_tags_and_nodes_land_on_the_right_process() {
         );
     }
     assert_eq!(pids.len(), 1, "the balancer's pick, every time: {pids:?}");
-    let last = recorder
-        .seen
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .last()
-        .cloned()
-        .expect("asked");
+    let last = balancer.seen().pop().expect("asked");
     assert_eq!(last.len(), 3, "every worker a candidate: {last:?}");
     assert_eq!(last.iter().filter(|(_, _, local)| *local).count(), 1);
 
