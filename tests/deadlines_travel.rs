@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use skein::actors::{Dispatch, DispatchKind, Outcome, Reply, Request, WorkerMsg};
 use skein::{DispatchError, ErrorMessage, Never, Pool, Routine, StreamRoutine};
-use support::pool_helpers::{within, Gate, BOUND};
+use support::pool_helpers::{within, Gate, Hold, BOUND};
 
 /// What is left of the deadline the routine runs under, in microseconds.
 struct Left;
@@ -64,20 +64,6 @@ impl Routine for Narrow {
         skein::with_deadline(Duration::from_millis(ms), skein::call::<Left>(()))
             .await
             .map_err(ErrorMessage::from)
-    }
-}
-
-/// Blocks at the gate whose id it is given (forever, unless opened); its drop is
-/// counted by the gate.
-struct Hold;
-impl Routine for Hold {
-    const NAME: &'static str = "deadlines.hold";
-    type Args = u64;
-    type Output = ();
-    type Error = Never;
-    async fn run(gate: u64) -> Result<(), Never> {
-        Gate::find(gate).pass().await;
-        Ok(())
     }
 }
 

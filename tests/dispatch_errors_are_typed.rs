@@ -10,7 +10,7 @@ use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use skein::actors::{Dispatch, DispatchKind, WorkerMsg};
 use skein::{BuildError, DispatchError, Never, Pool, Routine, StreamRoutine};
-use support::pool_helpers::{within, Gate, BOUND};
+use support::pool_helpers::{within, Gate, Hold, BOUND};
 use tokio::sync::oneshot;
 
 /// The routine's own error type: it must come back as this value, not as a string.
@@ -75,19 +75,6 @@ impl Routine for Explode {
         if !tag.is_empty() {
             panic!("explode: {tag}");
         }
-        Ok(())
-    }
-}
-
-/// Blocks at the gate whose id it is given, until the test opens it (or forever).
-struct Hold;
-impl Routine for Hold {
-    const NAME: &'static str = "errors.hold";
-    type Args = u64;
-    type Output = ();
-    type Error = Never;
-    async fn run(gate: u64) -> Result<(), Never> {
-        Gate::find(gate).pass().await;
         Ok(())
     }
 }

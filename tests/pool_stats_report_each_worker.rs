@@ -5,21 +5,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use skein::{Never, Pool, Routine, SupervisionEvent};
-use support::pool_helpers::{events_until, within, Gate, BOUND};
-
-/// Blocks at the gate whose id it is given, until the test opens it.
-struct Hold;
-impl Routine for Hold {
-    const NAME: &'static str = "stats.hold";
-    type Args = u64;
-    type Output = ();
-    type Error = Never;
-    async fn run(gate: u64) -> Result<(), Never> {
-        Gate::find(gate).pass().await;
-        Ok(())
-    }
-}
+use skein::{Pool, SupervisionEvent};
+use support::pool_helpers::{events_until, within, Gate, Hold, BOUND};
 
 /// S131: in flight and queued count what the worker runs and what waits; a busy
 /// worker was last busy now, an idle one when its last dispatch ended; the node's

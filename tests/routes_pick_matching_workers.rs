@@ -16,20 +16,7 @@ use skein::{
     DispatchError, LeastInFlight, Never, Pool, RestartPolicy, Route, Routine, SupervisionEvent,
 };
 use support::pick_last::PickLast;
-use support::pool_helpers::{events_until, within, Gate, BOUND};
-
-/// Blocks at the gate whose id it is given, until the test opens it.
-struct Hold;
-impl Routine for Hold {
-    const NAME: &'static str = "routes.hold";
-    type Args = u64;
-    type Output = ();
-    type Error = Never;
-    async fn run(gate: u64) -> Result<(), Never> {
-        Gate::find(gate).pass().await;
-        Ok(())
-    }
-}
+use support::pool_helpers::{events_until, within, Gate, Hold, BOUND};
 
 struct Echo;
 impl Routine for Echo {

@@ -12,24 +12,11 @@ use skein::{
     ContextVar, DispatchError, ErrorMessage, Never, Pool, ResetErrorKind, Routine,
     SupervisionEvent, Token,
 };
-use support::pool_helpers::{events_until, within, Gate, BOUND};
+use support::pool_helpers::{events_until, within, Gate, Hold, BOUND};
 use tokio::time::Instant;
 
 /// How fast in-flight calls must fail after the crash: far below any timeout.
 const AT_ONCE: Duration = Duration::from_secs(1);
-
-/// Blocks at the gate whose id it is given.
-struct Hold;
-impl Routine for Hold {
-    const NAME: &'static str = "crash.hold";
-    type Args = u64;
-    type Output = ();
-    type Error = Never;
-    async fn run(gate: u64) -> Result<(), Never> {
-        Gate::find(gate).pass().await;
-        Ok(())
-    }
-}
 
 struct Echo;
 impl Routine for Echo {

@@ -71,7 +71,7 @@ pub mod pool_helpers {
     use std::time::Duration;
 
     use futures::StreamExt;
-    use skein::{Events, SupervisionEvent};
+    use skein::{Events, Never, Routine, SupervisionEvent};
     use tokio::sync::watch;
 
     /// The bound of every wait that should end promptly but must never hang the suite.
@@ -186,6 +186,21 @@ pub mod pool_helpers {
                     self.counts()
                 ),
             }
+        }
+    }
+
+    /// A routine that blocks at the gate whose id it is given, until the test opens
+    /// it (or forever); its drop while it waits is counted by the gate. Register it
+    /// with `.routine::<Hold>()`.
+    pub struct Hold;
+    impl Routine for Hold {
+        const NAME: &'static str = "test.hold";
+        type Args = u64;
+        type Output = ();
+        type Error = Never;
+        async fn run(gate: u64) -> Result<(), Never> {
+            Gate::find(gate).pass().await;
+            Ok(())
         }
     }
 
