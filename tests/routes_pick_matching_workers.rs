@@ -11,12 +11,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use skein::actors::{Dispatch, DispatchKind, WorkerMsg};
+use ractor::ActorRef;
+use skein::actors::{Dispatch, DispatchKind, Reply, WorkerMsg};
 use skein::{
     DispatchError, LeastInFlight, Never, Pool, RestartPolicy, Route, Routine, SupervisionEvent,
 };
 use support::pick_last::PickLast;
 use support::pool_helpers::{events_until, within, Gate, Hold, BOUND};
+use tokio::sync::oneshot;
 
 struct Echo;
 impl Routine for Echo {
@@ -270,6 +272,28 @@ async fn a_custom_balancer_places_calls_and_sees_the_candidates() {
     }
 }
 
+/// Sends `count` dispatches of `Hold` at `gate` straight to `worker`, behind its pool's
+/// back, and returns where their replies will come.
+fn hold_directly(
+    worker: &ActorRef<WorkerMsg>,
+    gate: &Gate,
+    count: usize,
+) -> Vec<oneshot::Receiver<Reply>> {
+    (0..count)
+        .map(|_| {
+            let request = skein::request::<Hold>(gate.id()).expect("args encode");
+            let (tx, rx) = oneshot::channel();
+            worker
+                .cast(WorkerMsg::Dispatch(
+                    Dispatch::new(request, DispatchKind::Call),
+                    tx.into(),
+                ))
+                .expect("the worker takes it");
+            rx
+        })
+        .collect()
+}
+
 /// S129: `LeastInFlight` sends calls to the idle worker while another is busy.
 #[tokio::test]
 async fn least_in_flight_avoids_a_busy_worker() {
@@ -283,17 +307,7 @@ async fn least_in_flight_avoids_a_busy_worker() {
     // directly.
     let gate = Gate::new();
     let busy = pool.workers()[0].clone().expect("worker 0");
-    let mut direct = Vec::new();
-    for _ in 0..3 {
-        let request = skein::request::<Hold>(gate.id()).expect("args encode");
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        busy.cast(WorkerMsg::Dispatch(
-            Dispatch::new(request, DispatchKind::Call),
-            tx.into(),
-        ))
-        .expect("worker 0 takes it");
-        direct.push(rx);
-    }
+    let direct = hold_directly(&busy, &gate, 3);
     gate.until("worker 0 is busy", |c| c.entered == 3).await;
     assert_eq!(in_flight_by_slot(&pool).await, vec![3, 0]);
     let through_pool: Vec<_> = (0..3)
@@ -336,17 +350,7 @@ async fn least_in_flight_counts_a_workers_queue() {
         .expect("pool builds");
     let gate = Gate::new();
     let busy = pool.workers()[0].clone().expect("worker 0");
-    let mut direct = Vec::new();
-    for _ in 0..3 {
-        let request = skein::request::<Hold>(gate.id()).expect("args encode");
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        busy.cast(WorkerMsg::Dispatch(
-            Dispatch::new(request, DispatchKind::Call),
-            tx.into(),
-        ))
-        .expect("worker 0 takes it");
-        direct.push(rx);
-    }
+    let direct = hold_directly(&busy, &gate, 3);
     // The worker answers in mailbox order: by its answer, all three were taken.
     let answer = within(
         BOUND,
