@@ -218,6 +218,26 @@ impl Pool {
     /// context changes merge back in turn, in the order of the results. The pool's
     /// timeout bounds each.
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// use skein::Pool;
+    ///
+    /// #[skein::routine(name = "doc.broadcast.reload")]
+    /// async fn reload(version: u32) -> u32 {
+    ///     version // a real one would reload its worker's cache
+    /// }
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = Pool::builder().workers(3).build().await?;
+    /// let results = pool.broadcast::<Reload>(7).await?;
+    /// assert_eq!(results.len(), 3, "once on each worker");
+    /// for (worker, result) in results {
+    ///     assert_eq!(result?, 7, "worker {:?} on {}", worker.slot, worker.node);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`DispatchError::NoMatchingWorker`] (or `NoWorkers`, for a plain handle) when
@@ -243,6 +263,24 @@ impl Pool {
     /// at once, and one that does not answer within `within` is reported
     /// [`Unreachable`](skein_actors::WorkerStatus::Unreachable): the call never takes
     /// much longer than `within`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use skein::Pool;
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = Pool::builder().workers(2).build().await?;
+    /// let stats = pool.stats(Duration::from_millis(500)).await;
+    /// let local = stats.node("local").expect("a pool without a node is \"local\"");
+    /// assert_eq!((local.workers, local.in_flight, local.queued), (2, 0, 0));
+    /// for worker in &stats.workers {
+    ///     let busy = worker.stats().expect("a local worker always answers");
+    ///     println!("slot {:?}: idle for {:?}", worker.info.slot, busy.idle_for);
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Cancel safety
     ///

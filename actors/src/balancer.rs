@@ -51,7 +51,26 @@ impl<'a> Candidates<'a> {
 /// pool with `PoolBuilder::balancer`; the default is [`RoundRobin`].
 ///
 /// `pick` runs on the caller's thread, under the pool's read lock, once per dispatch:
-/// it should be quick, and must not call into the pool.
+/// it should be quick, and must not call into the pool. A panic in `pick` is the
+/// caller's: it unwinds out of the call that asked, and the pool goes on.
+///
+/// # Examples
+///
+/// ```
+/// use skein_actors::{Balancer, Candidates};
+///
+/// /// This process's workers first; another node's only when none here matches.
+/// struct LocalFirst;
+///
+/// impl Balancer for LocalFirst {
+///     fn pick(&self, candidates: &Candidates<'_>) -> Option<usize> {
+///         candidates
+///             .iter()
+///             .position(|worker| worker.is_local())
+///             .or(Some(0))
+///     }
+/// }
+/// ```
 pub trait Balancer: Send + Sync + 'static {
     /// The index (among `candidates`) of the worker to use, or `None` to refuse every
     /// one (the dispatch then fails with `NoMatchingWorker`). `candidates` is never
