@@ -486,8 +486,8 @@ impl Table {
     }
 
     /// Takes a queued dispatch out before it ran (its caller cancelled it) and
-    /// answers it `Cancelled`. False when it is not queued here.
-    fn unqueue(&self, id: &DispatchId) -> bool {
+    /// answers it `Cancelled`; a dispatch not queued here is left alone.
+    fn unqueue(&self, id: &DispatchId) {
         let queued = {
             let mut inner = self.lock();
             let Some(at) = inner
@@ -495,7 +495,7 @@ impl Table {
                 .iter()
                 .position(|q| q.dispatch.request.id == *id)
             else {
-                return false;
+                return;
             };
             let queued = inner.queue.remove(at);
             self.gauges.queued.decrement(1);
@@ -513,7 +513,6 @@ impl Table {
                 .reply
                 .send(self.stamp(Reply::failed(DispatchError::Cancelled)));
         }
-        true
     }
 
     /// [`free`](Table::free) for a dispatch whose answer is sent next: while the
