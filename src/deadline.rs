@@ -126,6 +126,18 @@ pub(crate) fn budget(timeout: Option<Duration>) -> Result<Option<Budget>, Expire
     }
 }
 
+/// What is left now until `at`, for a request sent after a wait (`None` for no
+/// deadline).
+pub(crate) fn left_until(at: Option<Instant>) -> Result<Option<Duration>, Expired> {
+    let Some(at) = at else {
+        return Ok(None);
+    };
+    match at.checked_duration_since(Instant::now()) {
+        Some(left) if !left.is_zero() => Ok(Some(left)),
+        _ => Err(Expired),
+    }
+}
+
 /// The deadline of a request a worker starts now: `timeout` from now.
 pub(crate) fn of_request(timeout: Option<Duration>) -> Option<Instant> {
     timeout.and_then(|limit| Instant::now().checked_add(limit))

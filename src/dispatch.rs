@@ -151,8 +151,9 @@ impl Caller {
         // routine's span. Entering it on every poll would cost the hot path.
         let span = call_span(R::NAME, &request);
         request.trace = trace_of(&request, parent, span.clone());
+        let until = budget.map(|b| b.at);
         let sent = self
-            .send(Dispatch::new(request, DispatchKind::Call), route)
+            .send(Dispatch::new(request, DispatchKind::Call), route, until)
             .await
             .map_err(retype)?;
         let _in_flight = sent.in_flight;
@@ -162,7 +163,6 @@ impl Caller {
         // Dropped before the reply (the caller cancelled, or the deadline passed), the
         // guard cancels the routine on the worker.
         let guard = CancelOnDrop(Some((sent.worker, sent.id)));
-        let until = budget.map(|b| b.at);
         let reply = if remote {
             self.wait_remote(sent.reply, until, lost).await
         } else {
@@ -208,25 +208,49 @@ impl Caller {
     }
 
     /// Hands a dispatch to a live worker that matches `route`, within the pool's
-    /// limits; a route with a wait and no matching worker waits for one first.
+    /// limits; a route with a wait and no matching worker waits for one first, no
+    /// later than the call's deadline `until`.
     pub(crate) async fn send(
         &self,
-        dispatch: Dispatch,
+        mut dispatch: Dispatch,
         route: Option<&Route>,
+        until: Option<Instant>,
     ) -> Result<Sent, Failure> {
-        self.wait_for_match(route).await;
+        if self.wait_for_match(route, until).await? {
+            // The wait took some of the time left: the worker gets what is left now.
+            dispatch.request.timeout =
+                deadline::left_until(until).map_err(|_| DispatchError::Timeout)?;
+        }
         self.send_now(dispatch, route)
     }
 
-    /// For a route that asks to wait and matches no worker now: waits, up to the
-    /// route's wait, for one to join. Only such a route ever subscribes to anything,
-    /// and its wait is boxed, so a plain call's future does not grow by it.
-    async fn wait_for_match(&self, route: Option<&Route>) {
-        if let Some((route, wait)) = route.and_then(|r| Some((r, r.max_wait()?))) {
-            if !self.workers.has_match(route) {
-                Box::pin(self.workers.wait_for_match(route, wait)).await;
-            }
+    /// For a route that asks to wait and matches no worker now: waits for one to
+    /// join, up to the route's wait and no later than `until`; true when it waited.
+    /// Only such a route ever subscribes to anything, and its wait is boxed, so a
+    /// plain call's future does not grow by it.
+    ///
+    /// # Errors
+    ///
+    /// `Timeout` when `until` passed while it waited.
+    pub(crate) async fn wait_for_match(
+        &self,
+        route: Option<&Route>,
+        until: Option<Instant>,
+    ) -> Result<bool, Failure> {
+        let Some((route, wait)) = route.and_then(|r| Some((r, r.max_wait()?))) else {
+            return Ok(false);
+        };
+        if self.workers.has_match(route) {
+            return Ok(false);
         }
+        let wait = match until {
+            Some(at) => wait.min(at.saturating_duration_since(Instant::now())),
+            None => wait,
+        };
+        if !Box::pin(self.workers.wait_for_match(route, wait)).await {
+            deadline::left_until(until).map_err(|_| DispatchError::Timeout)?;
+        }
+        Ok(true)
     }
 
     /// [`send`](Caller::send) without waiting: no matching worker fails at once.
@@ -262,9 +286,11 @@ impl Caller {
         let budget = deadline::budget(self.timeout).map_err(|_| DispatchError::Timeout)?;
         let until = budget.map(|b| b.at);
         let cx = Context::current();
-        let request = prepare(R::NAME, &args, cx.as_ref(), budget.map(|b| b.left), parent)?;
+        let mut request = prepare(R::NAME, &args, cx.as_ref(), budget.map(|b| b.left), parent)?;
         drop(args);
-        self.wait_for_match(route).await;
+        if self.wait_for_match(route, until).await.map_err(retype)? {
+            request.timeout = deadline::left_until(until).map_err(|_| DispatchError::Timeout)?;
+        }
         let started = quanta::Instant::now();
         let span = tracing::debug_span!("skein.broadcast", routine = R::NAME);
         let mut replies = Vec::new();

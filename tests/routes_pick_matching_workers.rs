@@ -45,9 +45,22 @@ impl Routine for EchoOn {
     }
 }
 
+/// What is left of the deadline it runs under, in milliseconds.
+struct LeftMs;
+impl Routine for LeftMs {
+    const NAME: &'static str = "routes.left_ms";
+    type Args = ();
+    type Output = Option<u128>;
+    type Error = Never;
+    async fn run(_: ()) -> Result<Option<u128>, Never> {
+        Ok(skein::time_left().map(|left| left.as_millis()))
+    }
+}
+
 fn builder() -> skein::PoolBuilder {
     Pool::builder()
         .routine::<EchoOn>()
+        .routine::<LeftMs>()
         .routine::<Hold>()
         .routine::<Echo>()
         .stream_routine::<Nothing>()
@@ -212,6 +225,67 @@ async fn a_route_with_a_wait_runs_when_a_matching_worker_arrives() {
         started.elapsed() >= Duration::from_millis(150),
         "failed only after its wait, not after {:?}",
         started.elapsed()
+    );
+}
+
+/// S127, S114: a route's wait ends at the call's deadline, for a call, a broadcast
+/// and a stream alike, with `Timeout`; a call whose wait ended in time sends its
+/// worker only what is left after the wait.
+#[tokio::test]
+async fn a_routes_wait_ends_at_the_deadline() {
+    let pool = builder()
+        .workers(1)
+        .tag("solo")
+        .restart_policy(
+            RestartPolicy::new(10, Duration::from_secs(5))
+                .with_backoff(Duration::from_secs(1), Duration::from_secs(2)),
+        )
+        .build()
+        .await
+        .expect("pool builds");
+    let gpu = pool.on(Route::any().tag("gpu").wait(BOUND));
+    let started = Instant::now();
+    let call = skein::with_deadline(Duration::from_millis(150), gpu.call::<Echo>(1));
+    assert_eq!(
+        within(BOUND, "a call waiting", call).await,
+        Err(DispatchError::Timeout)
+    );
+    let broadcast = skein::with_deadline(Duration::from_millis(150), gpu.broadcast::<Echo>(1));
+    assert!(matches!(
+        within(BOUND, "a broadcast waiting", broadcast).await,
+        Err(DispatchError::Timeout)
+    ));
+    let stream = skein::with_deadline(
+        Duration::from_millis(150),
+        gpu.stream::<Nothing>(()).collect::<Vec<_>>(),
+    );
+    let items = within(BOUND, "a stream waiting", stream).await;
+    assert!(
+        matches!(items.as_slice(), [Err(DispatchError::Timeout)]),
+        "{items:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "each wait ended at its deadline, not the route's: {:?}",
+        started.elapsed()
+    );
+
+    // The worker is away for its restart backoff (1 s): a call under a 5 s deadline
+    // waits for it, and the worker is handed what is left after the wait.
+    let mut events = pool.events();
+    crash_the_worker(&pool, &mut events, "make it wait").await;
+    let solo = pool.on(Route::any().tag("solo").wait(BOUND));
+    let left = within(
+        BOUND,
+        "a call waiting for the restart",
+        skein::with_deadline(Duration::from_secs(5), solo.call::<LeftMs>(())),
+    )
+    .await
+    .expect("it ran once the worker was back")
+    .expect("under the deadline");
+    assert!(
+        left < 4_500,
+        "the wait came off the 5 s: {left} ms were left on the worker"
     );
 }
 

@@ -340,9 +340,11 @@ impl<R: StreamRoutine> Stream for RoutineStream<R> {
         let cx = Context::current();
         let this = &mut *self;
         if let State::Unopened(start) = &this.state {
-            // A route that asks to wait, and matches no worker yet, waits first.
+            // A route that asks to wait, and matches no worker yet, waits first, no
+            // later than the scope deadline (opening past it is then `Timeout`).
             let waits = start.route.as_deref().and_then(|route| {
                 let wait = route.max_wait()?;
+                let wait = deadline::time_left().map_or(wait, |left| wait.min(left));
                 (!start.pool.workers.has_match(route)).then(|| {
                     let workers = start.pool.workers.clone();
                     let route = route.clone();
