@@ -125,22 +125,12 @@ impl Balancer for LeastInFlight {
             return None;
         }
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
-        let mut best: Option<(usize, usize)> = None;
-        for (index, candidate) in candidates.iter().enumerate() {
-            // Distance from `start`, so that among equals the rotation decides.
-            let rank = (index + n - start) % n;
-            let load = candidate.in_flight();
-            let better = match best {
-                None => true,
-                Some((_, best_load)) if load < best_load => true,
-                Some((best_index, best_load)) => {
-                    load == best_load && rank < (best_index + n - start) % n
-                }
-            };
-            if better {
-                best = Some((index, load));
-            }
-        }
-        best.map(|(index, _)| index)
+        // The fewest in flight; among equals, the nearest from `start`, so the rotation
+        // decides.
+        candidates
+            .iter()
+            .enumerate()
+            .min_by_key(|(index, candidate)| (candidate.in_flight(), (index + n - start) % n))
+            .map(|(index, _)| index)
     }
 }

@@ -63,11 +63,11 @@ pub use manifest::{Binding, Blob, EntryWarning, InstallError, Manifest, VarEntry
 pub use node::{
     ConnectError, Drain, Node, NodeBuilder, NodeError, NodeEvent, NodeEvents, RefusalReason, Tls,
 };
-pub use route::{Candidate, Route, WorkerInfo, LOCAL_NODE};
+pub use route::{tag_problem, Candidate, Route, WorkerInfo, LOCAL_NODE};
 pub use stats::{NodeStats, PoolStats, StatsAnswer, WorkerReport, WorkerStats, WorkerStatus};
 pub use supervisor::{
-    Dispatched, InFlight, RemoteCall, RestartPolicy, ShutdownReport, StartError, SupervisionEvent,
-    Supervisor, SupervisorBuilder, WorkerSet,
+    Dispatched, InFlight, RemoteCall, RestartPolicy, Sent, ShutdownReport, StartError,
+    SupervisionEvent, Supervisor, SupervisorBuilder, WorkerSet,
 };
 pub use trace::{TraceContext, TraceId};
 pub use worker::{crash, Admission, Executor, Load, StreamSession, WorkerMsg};

@@ -383,11 +383,8 @@ impl NodeBuilder {
         if self.handshake.max_pending == 0 {
             return invalid("max pending handshakes", "must be at least one");
         }
-        if self.tags.iter().any(|tag| tag.is_empty()) {
-            return invalid("tags", "a tag must not be empty: no route could ask for it");
-        }
-        if self.tags.iter().any(|tag| tag.contains(['\n', '\r'])) {
-            return invalid("tags", "a tag must not hold a line break");
+        if let Some(reason) = crate::route::tag_problem(&self.tags) {
+            return invalid("tags", reason);
         }
         Ok(())
     }

@@ -116,6 +116,19 @@ impl fmt::Display for Route {
     }
 }
 
+/// Why a set of worker tags cannot be used, if it cannot: a tag that is empty (no
+/// route could ask for it) or holds a line break (a worker process is handed its tags
+/// one a line). The pool's and the node's builders refuse such tags with this reason.
+pub fn tag_problem(tags: &[String]) -> Option<&'static str> {
+    if tags.iter().any(|tag| tag.is_empty()) {
+        Some("a tag must not be empty: no route could ask for it")
+    } else if tags.iter().any(|tag| tag.contains(['\n', '\r'])) {
+        Some("a tag must not hold a line break")
+    } else {
+        None
+    }
+}
+
 /// Who a worker is: its node, its tags, and where it sits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

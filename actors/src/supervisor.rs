@@ -29,7 +29,7 @@ use ractor::{Actor, ActorRef, SpawnErr};
 
 pub use events::{ShutdownReport, SupervisionEvent};
 pub use restart::RestartPolicy;
-pub use slots::{Dispatched, InFlight, RemoteCall, WorkerSet};
+pub use slots::{Dispatched, InFlight, RemoteCall, Sent, WorkerSet};
 
 use crate::frame::Limits;
 use crate::route::{Identity, LOCAL_NODE};

@@ -549,11 +549,8 @@ impl PoolBuilder {
         if self.timeout == Some(Duration::ZERO) {
             return invalid("timeout", "must be above zero, or every call times out");
         }
-        if self.tags.iter().any(|tag| tag.is_empty()) {
-            return invalid("tags", "a tag must not be empty: no route could ask for it");
-        }
-        if self.tags.iter().any(|tag| tag.contains(['\n', '\r'])) {
-            return invalid("tags", "a tag must not hold a line break");
+        if let Some(reason) = skein_actors::tag_problem(&self.tags) {
+            return invalid("tags", reason);
         }
         #[cfg(feature = "cluster")]
         if self.cluster.workers_per_process == 0 {

@@ -81,7 +81,7 @@ enum State<A> {
 }
 
 /// A stream's wait for a worker its route matches: `Sync` as the stream is.
-type Waiting = Pin<Box<dyn Future<Output = bool> + Send + Sync>>;
+type Waiting = Pin<Box<dyn Future<Output = ()> + Send + Sync>>;
 
 // The args are only ever moved, never pinned: the stream is `Unpin` whatever they are.
 impl<R: StreamRoutine> Unpin for RoutineStream<R> {}
@@ -342,18 +342,17 @@ impl<R: StreamRoutine> Stream for RoutineStream<R> {
         if let State::Unopened(start) = &this.state {
             // A route that asks to wait, and matches no worker yet, waits first, no
             // later than the scope deadline (opening past it is then `Timeout`).
-            let waits = start.route.as_deref().and_then(|route| {
-                let wait = route.max_wait()?;
-                let wait = deadline::time_left().map_or(wait, |left| wait.min(left));
-                (!start.pool.workers.has_match(route)).then(|| {
-                    let workers = start.pool.workers.clone();
-                    let route = route.clone();
-                    let waiting: Waiting =
-                        Box::pin(async move { workers.wait_for_match(&route, wait).await });
-                    waiting
-                })
-            });
-            if let Some(waiting) = waits {
+            let waits = start
+                .route
+                .as_ref()
+                .filter(|route| route.max_wait().is_some() && !start.pool.workers.has_match(route));
+            if let Some(route) = waits {
+                let (pool, route, until) =
+                    (start.pool.clone(), route.clone(), deadline::deadline());
+                let waiting: Waiting = Box::pin(async move {
+                    // Whether one came or not, opening says which, typed.
+                    let _ = pool.wait_for_match(Some(&route), until).await;
+                });
                 let State::Unopened(start) = std::mem::replace(&mut this.state, State::Done) else {
                     return Poll::Ready(None);
                 };
@@ -361,8 +360,7 @@ impl<R: StreamRoutine> Stream for RoutineStream<R> {
             }
         }
         if let State::Waiting(_, waiting) = &mut this.state {
-            // Whether one came or not, opening says which: it fails typed if none did.
-            let _ = ready!(waiting.as_mut().poll(task));
+            ready!(waiting.as_mut().poll(task));
             if let State::Waiting(start, _) = std::mem::replace(&mut this.state, State::Done) {
                 this.state = State::Unopened(start);
             }

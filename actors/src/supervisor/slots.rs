@@ -102,7 +102,7 @@ pub struct Dispatched {
     pub in_flight: Option<InFlight>,
 }
 
-/// What became of one dispatch of a broadcast.
+/// What became of one dispatch of a broadcast: handed to its worker, or why not.
 pub type Sent = Result<Dispatched, Failure>;
 
 /// One dispatch in flight to a worker of another node, as its caller counts it; the
