@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use skein::actors::{Dispatch, DispatchKind, Outcome, Reply, Request, WorkerMsg};
 use skein::{DispatchError, ErrorMessage, Never, Pool, Routine, StreamRoutine};
-use support::pool_helpers::{within, Gate, Hold, BOUND};
+use support::pool_helpers::{mailbox_stats, within, Gate, Hold, BOUND};
 
 /// What is left of the deadline the routine runs under, in microseconds.
 struct Left;
@@ -422,12 +422,7 @@ async fn one_at_a_time() -> Pool {
 /// it before (a cast dispatch, a cancel) has been handled by the time it answers.
 async fn queued_on_worker(pool: &Pool) -> usize {
     let worker = pool.workers()[0].clone().expect("worker 0 is live");
-    let answer = within(BOUND, "the worker's stats", async {
-        ractor::call!(worker, WorkerMsg::Stats)
-    })
-    .await
-    .expect("the worker answers");
-    answer.0.expect("its stats").queued
+    mailbox_stats(&worker).await.queued
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

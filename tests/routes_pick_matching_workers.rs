@@ -17,7 +17,7 @@ use skein::{
     DispatchError, LeastInFlight, Never, Pool, RestartPolicy, Route, Routine, SupervisionEvent,
 };
 use support::pick_last::PickLast;
-use support::pool_helpers::{events_until, within, Gate, Hold, BOUND};
+use support::pool_helpers::{events_until, mailbox_stats, within, Gate, Hold, BOUND};
 use tokio::sync::oneshot;
 
 struct Echo;
@@ -66,21 +66,22 @@ fn builder() -> skein::PoolBuilder {
         .stream_routine::<Nothing>()
 }
 
-/// The dispatches in flight on each of the pool's workers, by slot.
-async fn in_flight_by_slot(pool: &Pool) -> Vec<usize> {
+/// Each of the pool's workers' dispatches (in flight, queued), by slot.
+async fn load_by_slot(pool: &Pool) -> Vec<(usize, usize)> {
     let stats = within(BOUND, "the stats", pool.stats(BOUND)).await;
-    let mut by_slot: Vec<(usize, usize)> = stats
+    let mut by_slot: Vec<_> = stats
         .workers
         .iter()
         .map(|w| {
+            let s = w.stats().expect("a local worker answers");
             (
                 w.info.slot.expect("a local worker"),
-                w.stats().expect("a local worker answers").in_flight,
+                (s.in_flight, s.queued),
             )
         })
         .collect();
     by_slot.sort();
-    by_slot.into_iter().map(|(_, n)| n).collect()
+    by_slot.into_iter().map(|(_, load)| load).collect()
 }
 
 /// S125: the pool's tags are every worker's, under the node name "local"; a route
@@ -325,8 +326,8 @@ async fn a_custom_balancer_places_calls_and_sees_the_candidates() {
         .collect();
     gate.until("both held calls run", |c| c.entered == 2).await;
     assert_eq!(
-        in_flight_by_slot(&pool).await,
-        vec![0, 0, 2],
+        load_by_slot(&pool).await,
+        vec![(0, 0), (0, 0), (2, 0)],
         "the balancer put both on the last worker"
     );
     let seen = balancer.seen();
@@ -383,7 +384,7 @@ async fn least_in_flight_avoids_a_busy_worker() {
     let busy = pool.workers()[0].clone().expect("worker 0");
     let direct = hold_directly(&busy, &gate, 3);
     gate.until("worker 0 is busy", |c| c.entered == 3).await;
-    assert_eq!(in_flight_by_slot(&pool).await, vec![3, 0]);
+    assert_eq!(load_by_slot(&pool).await, vec![(3, 0), (0, 0)]);
     let through_pool: Vec<_> = (0..3)
         .map(|_| {
             tokio::spawn({
@@ -395,8 +396,8 @@ async fn least_in_flight_avoids_a_busy_worker() {
         .collect();
     gate.until("the pool's calls run", |c| c.entered == 6).await;
     assert_eq!(
-        in_flight_by_slot(&pool).await,
-        vec![3, 3],
+        load_by_slot(&pool).await,
+        vec![(3, 0), (3, 0)],
         "every call of the pool went to the idle worker"
     );
     gate.open();
@@ -426,17 +427,7 @@ async fn least_in_flight_counts_a_workers_queue() {
     let busy = pool.workers()[0].clone().expect("worker 0");
     let direct = hold_directly(&busy, &gate, 3);
     // The worker answers in mailbox order: by its answer, all three were taken.
-    let answer = within(
-        BOUND,
-        "worker 0's stats",
-        busy.call(WorkerMsg::Stats, Some(BOUND)),
-    )
-    .await
-    .expect("worker 0 is alive");
-    let stats = match answer {
-        ractor::rpc::CallResult::Success(answer) => answer.0.expect("its stats"),
-        other => panic!("worker 0 did not answer: {other:?}"),
-    };
+    let stats = mailbox_stats(&busy).await;
     assert_eq!((stats.in_flight, stats.queued), (1, 2));
     // Polled once, each of the pool's calls is placed at once: 0, 1 and 2 on worker 1
     // are each fewer than worker 0's 3.
@@ -444,19 +435,9 @@ async fn least_in_flight_counts_a_workers_queue() {
         (0..3).map(|_| pool.call::<Hold>(gate.id())),
     ));
     assert!(futures::poll!(calls.as_mut()).is_pending());
-    let stats = within(BOUND, "the stats", pool.stats(BOUND)).await;
-    let mut load: Vec<_> = stats
-        .workers
-        .iter()
-        .map(|w| {
-            let s = w.stats().expect("a local worker answers");
-            (w.info.slot.expect("local"), s.in_flight, s.queued)
-        })
-        .collect();
-    load.sort();
     assert_eq!(
-        load,
-        vec![(0, 1, 2), (1, 1, 2)],
+        load_by_slot(&pool).await,
+        vec![(1, 2), (1, 2)],
         "all three went to worker 1"
     );
     gate.open();

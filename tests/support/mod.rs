@@ -71,6 +71,8 @@ pub mod pool_helpers {
     use std::time::Duration;
 
     use futures::StreamExt;
+    use ractor::ActorRef;
+    use skein::actors::{WorkerMsg, WorkerStats};
     use skein::{Events, Never, Routine, SupervisionEvent};
     use tokio::sync::watch;
 
@@ -202,6 +204,18 @@ pub mod pool_helpers {
             Gate::find(gate).pass().await;
             Ok(())
         }
+    }
+
+    /// Asks `worker` how busy it is through its mailbox: every message sent to it
+    /// before (a dispatch cast to it, a cancel) has been handled by the time it
+    /// answers, so this is also a way to wait for those.
+    pub async fn mailbox_stats(worker: &ActorRef<WorkerMsg>) -> WorkerStats {
+        let answer = within(BOUND, "the worker's stats", async {
+            ractor::call!(worker, WorkerMsg::Stats)
+        })
+        .await
+        .expect("the worker answers");
+        answer.0.expect("its stats decode")
     }
 
     /// A body's stay at a gate; its drop is the body's cleanup.
