@@ -9,7 +9,7 @@ use ractor::Actor;
 use skein::{ContextVar, Never, Pool, Routine};
 
 mod support;
-use support::{timed, Echo, Ping};
+use support::{bare_calls, timed, Echo, Ping};
 
 struct Add;
 impl Routine for Add {
@@ -49,14 +49,8 @@ fn dispatch(c: &mut Criterion) {
     // handler would: a `block_on` thread would add a cross-thread wake-up to both
     // sides, and a spawn per iteration would cost more than the call.
     group.bench_function("bare_ractor_call", |b| {
-        b.to_async(&runtime).iter_custom(|iters| {
-            let echo = echo.clone();
-            timed(async move {
-                for i in 0..iters {
-                    ractor::call!(echo, |reply| Ping(i as i64, reply)).unwrap();
-                }
-            })
-        })
+        b.to_async(&runtime)
+            .iter_custom(|iters| timed(bare_calls(echo.clone(), iters)))
     });
     group.bench_function("pool_call", |b| {
         b.to_async(&runtime).iter_custom(|iters| {

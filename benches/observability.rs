@@ -15,7 +15,7 @@ use ractor::Actor;
 use skein::{Never, Pool, Routine};
 
 mod support;
-use support::{timed, Echo, Ping};
+use support::{bare_calls, timed, Echo};
 use tokio::runtime::Runtime;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -93,14 +93,8 @@ fn observability(c: &mut Criterion) {
     });
     let echo = plain.block_on(async { Actor::spawn(None, Echo, ()).await.unwrap().0 });
     group.bench_function("bare_ractor_call", |b| {
-        b.to_async(&plain).iter_custom(|iters| {
-            let echo = echo.clone();
-            timed(async move {
-                for i in 0..iters {
-                    ractor::call!(echo, |reply| Ping(i as i64, reply)).unwrap();
-                }
-            })
-        })
+        b.to_async(&plain)
+            .iter_custom(|iters| timed(bare_calls(echo.clone(), iters)))
     });
     let cases = [
         ("pool_call", None),

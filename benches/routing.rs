@@ -9,7 +9,7 @@ use ractor::Actor;
 use skein::{LeastInFlight, Never, Pool, PoolBuilder, Route, Routine};
 
 mod support;
-use support::{timed, Echo, Ping};
+use support::{bare_calls, timed, Echo};
 
 struct Add;
 impl Routine for Add {
@@ -54,14 +54,8 @@ fn routing(c: &mut Criterion) {
 
     // As in the dispatch bench: every iteration in one task on a runtime thread.
     group.bench_function("bare_ractor_call", |b| {
-        b.to_async(&runtime).iter_custom(|iters| {
-            let echo = echo.clone();
-            timed(async move {
-                for i in 0..iters {
-                    ractor::call!(echo, |reply| Ping(i as i64, reply)).unwrap();
-                }
-            })
-        })
+        b.to_async(&runtime)
+            .iter_custom(|iters| timed(bare_calls(echo.clone(), iters)))
     });
     for (name, pool) in [
         ("pool_call", &plain),

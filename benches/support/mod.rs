@@ -30,6 +30,14 @@ impl Actor for Echo {
     }
 }
 
+/// `iters` bare ractor calls of `echo` in a row: the baseline every in-process bench
+/// measures beside the pool.
+pub async fn bare_calls(echo: ActorRef<Ping>, iters: u64) {
+    for i in 0..iters {
+        ractor::call!(echo, |reply| Ping(i as i64, reply)).unwrap();
+    }
+}
+
 /// Runs `work` as one task on the runtime and returns how long it took there.
 pub async fn timed(
     work: impl std::future::Future<Output = ()> + Send + 'static,
