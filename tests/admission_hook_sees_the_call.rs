@@ -16,7 +16,7 @@ use skein::{
     AdmissionRequest, ContextVar, DispatchError, Never, Pool, ResetErrorKind, Routine,
     StreamRoutine, Token, Verdict,
 };
-use support::pool_helpers::{within, Gate, BOUND};
+use support::pool_helpers::{within, Gate, Hold, BOUND};
 
 static TENANT: ContextVar<String> = ContextVar::new("admission", "tenant");
 static V: ContextVar<u64> = ContextVar::new("admission", "v");
@@ -133,19 +133,6 @@ async fn a_rejected_call_hands_the_weight_of_its_tokens_back() {
     .await;
 }
 
-/// Waits at the gate its args name.
-struct Park;
-impl Routine for Park {
-    const NAME: &'static str = "admission.park";
-    type Args = u64;
-    type Output = ();
-    type Error = Never;
-    async fn run(gate: u64) -> Result<(), Never> {
-        Gate::find(gate).pass().await;
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hook_sees_the_routine_and_the_load_and_rejects_past_two_in_flight() {
     let seen: Arc<Mutex<Vec<(String, DispatchKind, Load)>>> = Arc::default();
@@ -153,7 +140,7 @@ async fn the_hook_sees_the_routine_and_the_load_and_rejects_past_two_in_flight()
     let pool = Pool::builder()
         .workers(1)
         .max_concurrency(8)
-        .routine::<Park>()
+        .routine::<Hold>()
         .admission_hook(move |request: &AdmissionRequest<'_>| {
             let load = request.load();
             log.lock()
@@ -174,11 +161,11 @@ async fn the_hook_sees_the_routine_and_the_load_and_rejects_past_two_in_flight()
         .map(|_| {
             let pool = pool.clone();
             let id = gate.id();
-            tokio::spawn(async move { pool.call::<Park>(id).await })
+            tokio::spawn(async move { pool.call::<Hold>(id).await })
         })
         .collect();
     gate.until("two calls park", |c| c.entered == 2).await;
-    let third = within(BOUND, "the third call", pool.call::<Park>(gate.id())).await;
+    let third = within(BOUND, "the third call", pool.call::<Hold>(gate.id())).await;
     assert_eq!(
         third,
         Err(DispatchError::Rejected {
@@ -196,14 +183,14 @@ async fn the_hook_sees_the_routine_and_the_load_and_rejects_past_two_in_flight()
         assert_eq!(joined.expect("the task"), Ok(()));
     }
     // Both freed their slots: the next call starts into an idle worker.
-    within(BOUND, "a call after", pool.call::<Park>(gate.id()))
+    within(BOUND, "a call after", pool.call::<Hold>(gate.id()))
         .await
         .expect("admitted once the worker is idle");
 
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 4, "asked once per dispatch: {seen:?}");
     for (routine, kind, load) in &seen {
-        assert_eq!(routine, Park::NAME);
+        assert_eq!(routine, Hold::NAME);
         assert_eq!(*kind, DispatchKind::Call);
         assert_eq!(load.admission.max_concurrency, 8, "the worker's limits");
         assert_eq!(load.queued, 0);
@@ -227,7 +214,7 @@ async fn a_queued_dispatch_is_asked_when_it_leaves_the_queue_with_the_load_then(
         .workers(1)
         .max_concurrency(1)
         .max_queue(4)
-        .routine::<Park>()
+        .routine::<Hold>()
         .admission_hook(move |request: &AdmissionRequest<'_>| {
             let load = request.load();
             log.lock().unwrap().push(load);
@@ -241,9 +228,9 @@ async fn a_queued_dispatch_is_asked_when_it_leaves_the_queue_with_the_load_then(
         .await
         .expect("pool builds");
     let gate = Gate::new();
-    let mut first = Box::pin(pool.call::<Park>(gate.id()));
-    let mut second = Box::pin(pool.call::<Park>(gate.id()));
-    let mut third = Box::pin(pool.call::<Park>(gate.id()));
+    let mut first = Box::pin(pool.call::<Hold>(gate.id()));
+    let mut second = Box::pin(pool.call::<Hold>(gate.id()));
+    let mut third = Box::pin(pool.call::<Hold>(gate.id()));
     // A call's first poll hands it to the local worker, in this order.
     assert!(futures::poll!(&mut first).is_pending());
     gate.until("the first call parks", |c| c.entered == 1).await;

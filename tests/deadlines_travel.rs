@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use skein::actors::{Dispatch, DispatchKind, Outcome, Reply, Request, WorkerMsg};
 use skein::{DispatchError, ErrorMessage, Never, Pool, Routine, StreamRoutine};
-use support::pool_helpers::{mailbox_stats, within, Gate, Hold, BOUND};
+use support::pool_helpers::{cast_call, mailbox_stats, within, Gate, Hold, BOUND};
 
 /// What is left of the deadline the routine runs under, in microseconds.
 struct Left;
@@ -476,15 +476,10 @@ async fn time_waiting_in_a_workers_queue_counts_against_the_deadline() {
 /// Sends `request` straight to the pool's first worker, through its mailbox, and
 /// returns where its reply will come.
 fn cast(pool: &Pool, request: Request) -> tokio::sync::oneshot::Receiver<Reply> {
-    let worker = pool.workers()[0].clone().expect("worker 0 is live");
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    worker
-        .cast(WorkerMsg::Dispatch(
-            Dispatch::new(request, DispatchKind::Call),
-            tx.into(),
-        ))
-        .expect("the worker takes it");
-    rx
+    cast_call(
+        &pool.workers()[0].clone().expect("worker 0 is live"),
+        request,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,8 +10,7 @@ use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use skein::actors::{Dispatch, DispatchKind, WorkerMsg};
 use skein::{BuildError, DispatchError, Never, Pool, Routine, StreamRoutine};
-use support::pool_helpers::{within, Gate, Hold, BOUND};
-use tokio::sync::oneshot;
+use support::pool_helpers::{cast_call, within, Gate, Hold, BOUND};
 
 /// The routine's own error type: it must come back as this value, not as a string.
 #[derive(Serialize, Deserialize, Debug, PartialEq, Clone, thiserror::Error)]
@@ -326,14 +325,10 @@ async fn dropping_the_last_pool_handle_cancels_dispatches_in_flight() {
                             // A `Pool::call` future keeps its pool alive, so a dispatch outliving the last
                             // handle is a direct one.
     let worker = pool.workers()[0].clone().expect("worker 0 is live");
-    let request = skein::request::<Hold>(gate.id()).expect("args encode");
-    let (tx, rx) = oneshot::channel();
-    worker
-        .cast(WorkerMsg::Dispatch(
-            Dispatch::new(request, DispatchKind::Call),
-            tx.into(),
-        ))
-        .expect("worker takes the dispatch");
+    let rx = cast_call(
+        &worker,
+        skein::request::<Hold>(gate.id()).expect("args encode"),
+    );
     gate.until("the routine is running", |c| c.entered == 1)
         .await;
 

@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use ractor::ActorRef;
-use skein::actors::{Dispatch, DispatchKind, Reply, WorkerMsg};
+use skein::actors::{Reply, WorkerMsg};
 use skein::{
     DispatchError, LeastInFlight, Never, Pool, RestartPolicy, Route, Routine, SupervisionEvent,
 };
 use support::pick_last::PickLast;
-use support::pool_helpers::{events_until, mailbox_stats, within, Gate, Hold, BOUND};
+use support::pool_helpers::{cast_call, events_until, mailbox_stats, within, Gate, Hold, BOUND};
 use tokio::sync::oneshot;
 
 struct Echo;
@@ -356,15 +356,10 @@ fn hold_directly(
 ) -> Vec<oneshot::Receiver<Reply>> {
     (0..count)
         .map(|_| {
-            let request = skein::request::<Hold>(gate.id()).expect("args encode");
-            let (tx, rx) = oneshot::channel();
-            worker
-                .cast(WorkerMsg::Dispatch(
-                    Dispatch::new(request, DispatchKind::Call),
-                    tx.into(),
-                ))
-                .expect("the worker takes it");
-            rx
+            cast_call(
+                worker,
+                skein::request::<Hold>(gate.id()).expect("args encode"),
+            )
         })
         .collect()
 }

@@ -72,8 +72,9 @@ pub mod pool_helpers {
 
     use futures::StreamExt;
     use ractor::ActorRef;
-    use skein::actors::{WorkerMsg, WorkerStats};
+    use skein::actors::{Dispatch, DispatchKind, Reply, Request, WorkerMsg, WorkerStats};
     use skein::{Events, Never, Routine, SupervisionEvent};
+    use tokio::sync::oneshot;
     use tokio::sync::watch;
 
     /// The bound of every wait that should end promptly but must never hang the suite.
@@ -204,6 +205,19 @@ pub mod pool_helpers {
             Gate::find(gate).pass().await;
             Ok(())
         }
+    }
+
+    /// Sends `request` to `worker` as a call, straight to its mailbox (behind its
+    /// pool's back), and returns where its reply will come.
+    pub fn cast_call(worker: &ActorRef<WorkerMsg>, request: Request) -> oneshot::Receiver<Reply> {
+        let (tx, rx) = oneshot::channel();
+        worker
+            .cast(WorkerMsg::Dispatch(
+                Dispatch::new(request, DispatchKind::Call),
+                tx.into(),
+            ))
+            .expect("the worker takes the dispatch");
+        rx
     }
 
     /// Asks `worker` how busy it is through its mailbox: every message sent to it
