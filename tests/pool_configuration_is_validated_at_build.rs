@@ -91,6 +91,29 @@ async fn zero_workers_per_process_is_invalid() {
     );
 }
 
+#[cfg(feature = "cluster")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_process_tag_that_cannot_travel_is_invalid() {
+    // Refused before any process starts (this binary must never be re-run as one).
+    fn tags(index: usize) -> Vec<String> {
+        match index {
+            0 => vec!["gpu".to_string()],
+            _ => vec!["two\nlines".to_string()],
+        }
+    }
+    let e = refused(one_worker().processes(2).process_tags(tags)).await;
+    assert!(
+        matches!(
+            e,
+            BuildError::Invalid {
+                field: "process_tags",
+                reason: "a tag must not hold a line break",
+            }
+        ),
+        "{e:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_setting_is_reported_before_missing_workers() {
     // Validation comes first: the named setting is the error, not `NoWorkers`.

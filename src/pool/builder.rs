@@ -559,6 +559,14 @@ impl PoolBuilder {
                 "must be at least 1, or a worker process serves nothing",
             );
         }
+        #[cfg(feature = "cluster")]
+        if let Some(tags) = self.cluster.process_tags {
+            for index in 0..self.cluster.processes {
+                if let Some(reason) = skein_actors::tag_problem(&tags(index)) {
+                    return invalid("process_tags", reason);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -588,8 +596,9 @@ impl PoolBuilder {
 
     /// The tags of each worker process's workers, by the process's index (from 0),
     /// beside the pool's own [`tags`](PoolBuilder::tags): so that a route can reach
-    /// one kind of child. Handed to each child in its environment, one tag a line: an
-    /// empty tag is dropped there, and one that holds a line break arrives as two.
+    /// one kind of child. Handed to each child in its environment, one tag a line, so
+    /// [`build`](PoolBuilder::build) refuses a child's tag that is empty or holds a
+    /// line break, as it does the pool's own.
     pub fn process_tags(mut self, tags: fn(usize) -> Vec<String>) -> Self {
         self.cluster.process_tags = Some(tags);
         self
