@@ -406,6 +406,38 @@ async fn least_in_flight_avoids_a_busy_worker() {
     }
 }
 
+/// S129: among workers equally loaded, `LeastInFlight` takes turns: calls made while
+/// every worker is idle alternate between them.
+#[tokio::test]
+async fn least_in_flight_takes_turns_among_equals() {
+    let pool = builder()
+        .workers(2)
+        .balancer(LeastInFlight::new())
+        .build()
+        .await
+        .expect("pool builds");
+    let mut busy_slots = Vec::new();
+    for _ in 0..4 {
+        // Each call is made with both workers idle: a task takes itself out of its
+        // worker's table before it answers.
+        let gate = Gate::new();
+        let mut call = Box::pin(pool.call::<Hold>(gate.id()));
+        assert!(futures::poll!(call.as_mut()).is_pending());
+        gate.until("the call runs", |c| c.entered == 1).await;
+        let load = load_by_slot(&pool).await;
+        busy_slots.push(load.iter().position(|&(in_flight, _)| in_flight == 1));
+        gate.open();
+        assert_eq!(within(BOUND, "the call", call).await, Ok(()));
+    }
+    let first = busy_slots[0].expect("one worker ran it");
+    let other = 1 - first;
+    assert_eq!(
+        busy_slots,
+        vec![Some(first), Some(other), Some(first), Some(other)],
+        "the ties went in turn"
+    );
+}
+
 /// S129: what waits in a worker's queue counts as its load: with one dispatch at a
 /// time per worker, a worker with one running and two queued is avoided while the
 /// other's count is lower.
