@@ -45,7 +45,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use skein::actors::Blob;
-use skein::{ContextVar, Never, Pool, PoolBuilder, ResetErrorKind, Routine, Token};
+use skein::{ContextVar, ErrorMessage, Never, Pool, PoolBuilder, ResetErrorKind, Routine, Token};
 
 use crate::support::BOUND;
 use admission_hook_runs_in_worker_processes::admission_hook_runs_in_worker_processes;
@@ -128,6 +128,23 @@ impl Routine for Pid {
     type Error = Never;
     async fn run(_: ()) -> Result<u32, Never> {
         Ok(std::process::id())
+    }
+}
+
+/// Calls [`Pid`] on the node it is given, from inside a routine, waiting for that node
+/// to be reached: once it answers, the process it ran in has met that node, and has
+/// its group memberships (its workers, its ledger), for they came first on the way.
+pub struct Reach;
+impl Routine for Reach {
+    const NAME: &'static str = "cluster.reach";
+    type Args = String;
+    type Output = u32;
+    type Error = ErrorMessage;
+    async fn run(node: String) -> Result<u32, ErrorMessage> {
+        let there = skein::Route::any().node(node).wait(BOUND);
+        skein::call_on::<Pid>(&there, ())
+            .await
+            .map_err(ErrorMessage::from)
     }
 }
 
@@ -291,6 +308,7 @@ pub fn routines() -> PoolBuilder {
     let builder = Pool::builder()
         .routine::<Add>()
         .routine::<Pid>()
+        .routine::<Reach>()
         .routine::<Identity>()
         .routine::<ResetHere>()
         .routine::<ResetThenAbort>()

@@ -47,6 +47,8 @@ async fn at_site(workers: &[ActorRef<WorkerMsg>], request: Request, site: u32) -
 
 pub async fn any_script_across_processes_matches_one_local_scope() {
     let pool = support::process_pool(2).await;
+    // A token minted in one worker process is spent in the other: they must have met.
+    support::siblings_meet(&pool).await;
     let workers: Vec<ActorRef<WorkerMsg>> = support::children(&pool)
         .await
         .into_iter()

@@ -110,6 +110,31 @@ pub async fn process_pool(n: usize) -> Pool {
     pool
 }
 
+/// Waits until every worker process of `pool` has met every other one: each calls
+/// [`Reach`](crate::Reach) on each sibling's node, through its own pool. Worker
+/// processes meet each other through their parent, after they join it, so a test that
+/// spends a token minted in one process from another waits for this first.
+pub async fn siblings_meet(pool: &Pool) {
+    let nodes: BTreeSet<String> = pool
+        .worker_infos()
+        .into_iter()
+        .filter(|worker| worker.slot.is_none())
+        .map(|worker| worker.node)
+        .collect();
+    for from in &nodes {
+        for to in nodes.iter().filter(|to| *to != from) {
+            let route = skein::Route::any().node(from.clone());
+            let met = within(
+                BOUND,
+                "a worker process meets its sibling",
+                pool.on(route).call::<crate::Reach>(to.clone()),
+            )
+            .await;
+            met.unwrap_or_else(|e| panic!("{from} did not reach {to}: {e}"));
+        }
+    }
+}
+
 /// Asks each remote worker of `pool` who it is, sorted by index; asserts that each is
 /// another process of its own.
 pub async fn children(pool: &Pool) -> Vec<WorkerProcess> {
